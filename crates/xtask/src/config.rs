@@ -1,0 +1,160 @@
+//! Configuration of the native stack: ports, directories, passwords and pinned versions.
+//!
+//! Every setting is a flag with an environment variable, so CI, tests and a developer's shell
+//! can move a port or a directory without editing anything. The defaults are the ports the
+//! compose file publishes.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::versions::Versions;
+
+#[derive(Args, Debug, Clone)]
+pub struct StackConfig {
+    /// Where service data, logs and pid files live (default: `.stack/` in the workspace).
+    #[arg(long, global = true, env = "CDC_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Where downloaded JVM services are cached across runs (default: `~/.cache/crypto-cdc-pipeline`).
+    #[arg(long, global = true, env = "CDC_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// PostgreSQL port.
+    #[arg(long, global = true, env = "CDC_PG_PORT", default_value_t = 5432)]
+    pg_port: u16,
+    /// Kafka broker (client) port.
+    #[arg(long, global = true, env = "CDC_KAFKA_PORT", default_value_t = 9092)]
+    kafka_port: u16,
+    /// Kafka KRaft controller port.
+    #[arg(long, global = true, env = "CDC_KAFKA_CONTROLLER_PORT", default_value_t = 9093)]
+    kafka_controller_port: u16,
+    /// Kafka Connect REST port.
+    #[arg(long, global = true, env = "CDC_CONNECT_PORT", default_value_t = 8083)]
+    connect_port: u16,
+    /// Cassandra CQL (native transport) port.
+    #[arg(long, global = true, env = "CDC_CASSANDRA_PORT", default_value_t = 9042)]
+    cassandra_port: u16,
+    /// Cassandra inter-node storage port.
+    #[arg(long, global = true, env = "CDC_CASSANDRA_STORAGE_PORT", default_value_t = 7000)]
+    cassandra_storage_port: u16,
+    /// Password of the PostgreSQL superuser `postgres` (local development only).
+    #[arg(long, global = true, env = "CDC_PG_SUPERUSER_PASSWORD", default_value = "postgres")]
+    pg_superuser_password: String,
+    /// Password of the `ingester` role, which may only write the market-data tables.
+    #[arg(long, global = true, env = "CDC_INGESTER_PASSWORD", default_value = "ingester")]
+    ingester_password: String,
+    /// Password of the `debezium` role, which may replicate and read the market-data tables.
+    #[arg(long, global = true, env = "CDC_DEBEZIUM_PASSWORD", default_value = "debezium")]
+    debezium_password: String,
+    /// Password of the `grafana` role, which may only read.
+    #[arg(long, global = true, env = "CDC_GRAFANA_PASSWORD", default_value = "grafana")]
+    grafana_password: String,
+    /// How long to wait for one service to become ready before giving up, in seconds.
+    #[arg(long, global = true, env = "CDC_STARTUP_TIMEOUT_SECS", default_value_t = 240)]
+    startup_timeout_secs: u64,
+}
+
+/// The configuration with every default filled in and the pinned versions read.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub workspace_root: PathBuf,
+    pub state_dir: PathBuf,
+    pub cache_dir: PathBuf,
+    pub versions: Versions,
+    pub pg_port: u16,
+    pub kafka_port: u16,
+    pub kafka_controller_port: u16,
+    pub connect_port: u16,
+    pub cassandra_port: u16,
+    pub cassandra_storage_port: u16,
+    pub pg_superuser_password: String,
+    pub ingester_password: String,
+    pub debezium_password: String,
+    pub grafana_password: String,
+    pub startup_timeout: std::time::Duration,
+}
+
+/// The database the ingester writes and Debezium replicates.
+pub const PG_DATABASE: &str = "crypto_db";
+
+impl StackConfig {
+    pub fn resolve(self) -> anyhow::Result<Stack> {
+        let workspace_root = workspace_root();
+        let versions = Versions::read(&workspace_root.join(".env"))?;
+        let state_dir = absolute(self.state_dir.unwrap_or_else(|| workspace_root.join(".stack")))?;
+        let cache_dir = match self.cache_dir {
+            Some(dir) => absolute(dir)?,
+            None => home_dir()?.join(".cache").join("crypto-cdc-pipeline"),
+        };
+        Ok(Stack {
+            workspace_root,
+            state_dir,
+            cache_dir,
+            versions,
+            pg_port: self.pg_port,
+            kafka_port: self.kafka_port,
+            kafka_controller_port: self.kafka_controller_port,
+            connect_port: self.connect_port,
+            cassandra_port: self.cassandra_port,
+            cassandra_storage_port: self.cassandra_storage_port,
+            pg_superuser_password: self.pg_superuser_password,
+            ingester_password: self.ingester_password,
+            debezium_password: self.debezium_password,
+            grafana_password: self.grafana_password,
+            startup_timeout: std::time::Duration::from_secs(self.startup_timeout_secs),
+        })
+    }
+}
+
+impl Stack {
+    pub fn kafka_bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.kafka_port)
+    }
+
+    pub fn connect_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.connect_port)
+    }
+
+    pub fn cassandra_node(&self) -> String {
+        format!("127.0.0.1:{}", self.cassandra_port)
+    }
+
+    /// A libpq-style connection string for `role` on the pipeline's database.
+    pub fn pg_url(&self, role: &str, password: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user={role} password={password} dbname={PG_DATABASE}",
+            self.pg_port
+        )
+    }
+
+    /// The environment under which tests and the pipeline's binaries find the stack.
+    pub fn client_environment(&self) -> Vec<(String, String)> {
+        let pairs = [
+            ("KAFKA_BROKERS", self.kafka_bootstrap()),
+            ("CASSANDRA_NODES", self.cassandra_node()),
+            ("KAFKA_CONNECT_URL", self.connect_url()),
+            ("PG_URL", self.pg_url("ingester", &self.ingester_password)),
+            ("PG_ADMIN_URL", self.pg_url("postgres", &self.pg_superuser_password)),
+        ];
+        pairs.into_iter().map(|(name, value)| (name.to_owned(), value)).collect()
+    }
+}
+
+/// xtask is built from `crates/xtask`, so the workspace is two levels up from its manifest.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn absolute(path: PathBuf) -> anyhow::Result<PathBuf> {
+    std::path::absolute(&path).with_context(|| format!("cannot resolve path {}", path.display()))
+}
+
+fn home_dir() -> anyhow::Result<PathBuf> {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .context("HOME is not set; pass --cache-dir or set CDC_CACHE_DIR")
+}

@@ -1,0 +1,111 @@
+//! `cargo xtask`: the project's single entry point for automation.
+//!
+//! - `cargo xtask stack up|down|status|logs [SERVICE]` manages the native stack: PostgreSQL,
+//!   Kafka (KRaft), Kafka Connect with the Debezium connector, and Cassandra, installed at the
+//!   versions pinned in `.env` (the same file `docker compose` reads) and run as plain processes.
+//! - `cargo xtask test` brings the stack up when needed and runs every test of the workspace.
+//! - `cargo xtask run` runs the whole pipeline natively until Ctrl-C.
+//!
+//! xtask itself needs no native libraries, so it can install what the rest of the workspace
+//! needs to build (see `install::ensure_build_prerequisites`).
+
+mod config;
+mod install;
+mod pipeline;
+mod process;
+mod readiness;
+mod services;
+mod versions;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::StackConfig;
+use crate::services::Service;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Install, run and test the crypto CDC pipeline natively")]
+struct Cli {
+    #[command(flatten)]
+    stack: StackConfig,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage the native stack of real services.
+    Stack {
+        #[command(subcommand)]
+        action: StackAction,
+    },
+    /// Bring the stack up if needed, then run the whole test suite (extra args go to `cargo test`).
+    Test {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        cargo_test_args: Vec<String>,
+    },
+    /// Run the pipeline natively (stack, ingester, consumer) until Ctrl-C.
+    Run {
+        /// Poll the bundled Binance simulator instead of the real Binance API.
+        #[arg(long)]
+        offline: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum StackAction {
+    /// Install what is missing, start every service, apply schemas, register the connector.
+    Up,
+    /// Stop the services that `up` started (data stays in the state directory).
+    Down,
+    /// Show each service as healthy or not.
+    Status,
+    /// Print the tail of a service's log (all services when none is named).
+    Logs {
+        service: Option<Service>,
+        /// How many lines of each log to print.
+        #[arg(long, default_value_t = 60)]
+        lines: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,scylla=warn,rskafka=warn".into()),
+        )
+        .with_target(false)
+        .without_time()
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let stack = cli.stack.resolve()?;
+    match cli.command {
+        Command::Stack { action } => match action {
+            StackAction::Up => services::up(&stack).await?,
+            StackAction::Down => services::down(&stack)?,
+            StackAction::Status => {
+                let all_healthy = services::status(&stack).await;
+                return Ok(if all_healthy { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+            }
+            StackAction::Logs { service, lines } => services::print_logs(&stack, service, lines),
+        },
+        Command::Test { cargo_test_args } => {
+            return pipeline::test(&stack, &cargo_test_args).await;
+        }
+        Command::Run { offline } => pipeline::run(&stack, offline).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,84 @@
+//! `cargo xtask test` and `cargo xtask run`: the two commands the README promises work on a
+//! fresh machine. Both install what is missing and bring the stack up first.
+
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::Context;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::config::Stack;
+use crate::install::{build_packages, ensure_debian_packages};
+use crate::services;
+
+/// Runs the whole workspace's test suite against the running stack.
+pub async fn test(stack: &Stack, cargo_test_args: &[String]) -> anyhow::Result<ExitCode> {
+    ensure_debian_packages(&build_packages())?;
+    services::up(stack).await?;
+    let status = Command::new(cargo())
+        .args(["test", "--workspace"])
+        .args(cargo_test_args)
+        .envs(stack.client_environment())
+        .current_dir(&stack.workspace_root)
+        .status()
+        .context("cannot run cargo test")?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Builds the pipeline's binaries in release mode and runs them until Ctrl-C or SIGTERM.
+pub async fn run(stack: &Stack, offline: bool) -> anyhow::Result<()> {
+    ensure_debian_packages(&build_packages())?;
+    services::up(stack).await?;
+    let mut binaries = vec!["cdc-consumer"];
+    if offline {
+        anyhow::bail!(
+            "--offline needs the Binance simulator (market-sim) and the ingester, which this \
+             version does not have yet"
+        );
+    }
+    let status = Command::new(cargo())
+        .args(["build", "--release"])
+        .args(binaries.iter().flat_map(|name| ["--bin", name]))
+        .current_dir(&stack.workspace_root)
+        .status()
+        .context("cannot run cargo build")?;
+    anyhow::ensure!(status.success(), "building the pipeline failed");
+
+    let mut children = Vec::new();
+    for binary in binaries.drain(..) {
+        let path = stack.workspace_root.join("target/release").join(binary);
+        let child = Command::new(&path)
+            .envs(stack.client_environment())
+            .stdin(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", path.display()))?;
+        tracing::info!("started {binary} (pid {})", child.id());
+        children.push(child);
+    }
+    wait_for_shutdown_signal().await?;
+    for child in &mut children {
+        if let Ok(pid) = i32::try_from(child.id()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+    }
+    for child in &mut children {
+        let status = child.wait()?;
+        tracing::info!("pid {} exited with {status}", child.id());
+    }
+    tracing::info!("the stack keeps running; `cargo xtask stack down` stops it");
+    Ok(())
+}
+
+async fn wait_for_shutdown_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
+/// The cargo that runs xtask, so the same toolchain builds everything.
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}

@@ -1,0 +1,123 @@
+//! Background processes that xtask starts and later stops: one directory per service holding
+//! its pid file and log, so `down` stops only what `up` started.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// A service process managed through files in `dir`.
+pub struct ManagedProcess {
+    pub name: &'static str,
+    pub dir: PathBuf,
+}
+
+impl ManagedProcess {
+    pub fn new(name: &'static str, state_dir: &Path) -> Self {
+        Self { name, dir: state_dir.join(name) }
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.join(format!("{}.log", self.name))
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        self.dir.join("pid")
+    }
+
+    /// The pid of our process when it is alive. A pid file left by a crash, or a pid the kernel
+    /// has since reused for something else, does not count: the live process's command line
+    /// must mention this service's directory.
+    pub fn running_pid(&self) -> Option<Pid> {
+        let pid: i32 = std::fs::read_to_string(self.pid_file()).ok()?.trim().parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        cmdline.contains(self.dir.to_string_lossy().as_ref()).then_some(Pid::from_raw(pid))
+    }
+
+    /// Starts `command` in its own process group (so Ctrl-C in the terminal does not reach it),
+    /// with stdout and stderr appended to the service's log.
+    pub fn spawn(&self, mut command: Command) -> anyhow::Result<Pid> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create {}", self.dir.display()))?;
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.log_file())
+            .with_context(|| format!("cannot open {}", self.log_file().display()))?;
+        command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0);
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}: {command:?}", self.name))?;
+        let pid = Pid::from_raw(i32::try_from(child.id())?);
+        std::fs::write(self.pid_file(), format!("{pid}\n"))?;
+        Ok(pid)
+    }
+
+    /// Sends SIGTERM, waits up to `grace` for a clean exit, then SIGKILL. Returns whether a
+    /// process was running.
+    pub fn stop(&self, grace: Duration) -> anyhow::Result<bool> {
+        let Some(pid) = self.running_pid() else {
+            let _ = std::fs::remove_file(self.pid_file());
+            return Ok(false);
+        };
+        kill(pid, Signal::SIGTERM).with_context(|| format!("cannot signal {}", self.name))?;
+        let deadline = Instant::now() + grace;
+        while self.running_pid().is_some() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if self.running_pid().is_some() {
+            tracing::warn!("{} did not stop within {grace:?}; killing it", self.name);
+            let _ = kill(pid, Signal::SIGKILL);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = std::fs::remove_file(self.pid_file());
+        Ok(true)
+    }
+
+    /// The last `lines` lines of the service's log, for error messages and `stack logs`.
+    pub fn log_tail(&self, lines: usize) -> String {
+        match std::fs::read_to_string(self.log_file()) {
+            Ok(text) => {
+                let all: Vec<&str> = text.lines().collect();
+                all[all.len().saturating_sub(lines)..].join("\n")
+            }
+            Err(error) => format!("(no log at {}: {error})", self.log_file().display()),
+        }
+    }
+}
+
+/// Fails, naming the service and the port, when something else already listens on `port`.
+pub fn ensure_port_free(service: &str, port: u16, flag: &str) -> anyhow::Result<()> {
+    match TcpListener::bind(("127.0.0.1", port)) {
+        Ok(_) => Ok(()),
+        Err(error) => bail!(
+            "port {port} needed by {service} is already in use ({error}); stop whatever holds it \
+             (`ss -ltnp 'sport = :{port}'` shows it) or choose another port with {flag}"
+        ),
+    }
+}
+
+/// Runs a command to completion, failing with its output when it exits non-zero.
+pub fn run_to_completion(command: &mut Command) -> anyhow::Result<String> {
+    let output = command.output().with_context(|| format!("cannot run {command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{command:?} failed with {}:\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}

@@ -1,0 +1,123 @@
+//! Kafka Connect in distributed mode with the Debezium PostgreSQL connector plugin, and the
+//! registration of the connector from `debezium/postgres-connector.json` — the very file the
+//! compose file uses. Host, port and password reach the connector through Kafka's environment
+//! config provider (`${env:…}`), so the JSON holds no secret and no address.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::config::Stack;
+use crate::install::ensure_debezium_plugin;
+use crate::process::ManagedProcess;
+use crate::services::kafka;
+
+/// The connector definition shared with docker compose.
+pub const CONNECTOR_FILE: &str = "debezium/postgres-connector.json";
+
+fn worker_properties(stack: &Stack, plugin_path: &std::path::Path) -> String {
+    format!(
+        "bootstrap.servers={bootstrap}\n\
+         group.id=crypto-connect\n\
+         key.converter=org.apache.kafka.connect.json.JsonConverter\n\
+         value.converter=org.apache.kafka.connect.json.JsonConverter\n\
+         key.converter.schemas.enable=true\n\
+         value.converter.schemas.enable=true\n\
+         config.storage.topic=connect-configs\n\
+         offset.storage.topic=connect-offsets\n\
+         status.storage.topic=connect-status\n\
+         config.storage.replication.factor=1\n\
+         offset.storage.replication.factor=1\n\
+         status.storage.replication.factor=1\n\
+         offset.flush.interval.ms=1000\n\
+         listeners=http://127.0.0.1:{port}\n\
+         rest.advertised.host.name=127.0.0.1\n\
+         rest.advertised.port={port}\n\
+         plugin.path={plugins}\n\
+         config.providers=env\n\
+         config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider\n",
+        bootstrap = stack.kafka_bootstrap(),
+        port = stack.connect_port,
+        plugins = plugin_path.display(),
+    )
+}
+
+pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
+    let classpath = kafka::classpath(stack)?;
+    let plugins = ensure_debezium_plugin(stack)?;
+    std::fs::create_dir_all(&process.dir)?;
+    let properties = process.dir.join("connect-distributed.properties");
+    std::fs::write(&properties, worker_properties(stack, &plugins))?;
+    let log4j2 = kafka::write_log4j2_config(&process.dir)?;
+    let mut command = Command::new("java");
+    command
+        .args(["-Xms256m", "-Xmx768m", "-XX:+UseG1GC"])
+        .arg(format!("-Dlog4j2.configurationFile={}", log4j2.display()))
+        .args(["-cp", &classpath, "org.apache.kafka.connect.cli.ConnectDistributed"])
+        .arg(&properties)
+        // Read by the connector config through `${env:…}`.
+        .env("CDC_PG_HOST", "127.0.0.1")
+        .env("CDC_PG_PORT", stack.pg_port.to_string())
+        .env("CDC_DEBEZIUM_PASSWORD", &stack.debezium_password);
+    process.spawn(command)?;
+    Ok(())
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default()
+}
+
+pub async fn probe(stack: &Stack) -> anyhow::Result<()> {
+    http().get(format!("{}/connectors", stack.connect_url())).send().await?.error_for_status()?;
+    Ok(())
+}
+
+/// Creates or updates the connector (PUT is idempotent), then waits until the connector and
+/// its task run, reporting Connect's own trace when one failed.
+pub async fn register_connector(stack: &Stack) -> anyhow::Result<()> {
+    let path = stack.workspace_root.join(CONNECTOR_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let definition: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let name = definition["name"]
+        .as_str()
+        .with_context(|| format!("{} has no \"name\"", path.display()))?;
+    let config = definition.get("config").with_context(|| format!("{} has no \"config\"", path.display()))?;
+    let url = format!("{}/connectors/{name}", stack.connect_url());
+    let response = http().put(format!("{url}/config")).json(config).send().await?;
+    if !response.status().is_success() {
+        let status = response.status();
+        bail!("Kafka Connect refused connector {name}: {status} {}", response.text().await?);
+    }
+    wait_for_connector_running(&url, stack.startup_timeout).await
+        .with_context(|| format!("connector {name}"))?;
+    tracing::info!("connector {name} is running");
+    Ok(())
+}
+
+async fn wait_for_connector_running(url: &str, timeout: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let status: Value = http().get(format!("{url}/status")).send().await?.json().await?;
+        let connector_state = status["connector"]["state"].as_str().unwrap_or("UNKNOWN");
+        let task_states: Vec<&Value> = status["tasks"].as_array().map(|t| t.iter().collect()).unwrap_or_default();
+        if let Some(failed) = std::iter::once(&status["connector"])
+            .chain(task_states.iter().copied())
+            .find(|state| state["state"] == "FAILED")
+        {
+            bail!("FAILED: {}", failed["trace"].as_str().unwrap_or("(no trace)"));
+        }
+        let tasks_running =
+            !task_states.is_empty() && task_states.iter().all(|task| task["state"] == "RUNNING");
+        if connector_state == "RUNNING" && tasks_running {
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            bail!("not running after {timeout:?}: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

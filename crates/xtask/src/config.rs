@@ -26,31 +26,71 @@ pub struct StackConfig {
     #[arg(long, global = true, env = "CDC_KAFKA_PORT", default_value_t = 9092)]
     kafka_port: u16,
     /// Kafka KRaft controller port.
-    #[arg(long, global = true, env = "CDC_KAFKA_CONTROLLER_PORT", default_value_t = 9093)]
+    #[arg(
+        long,
+        global = true,
+        env = "CDC_KAFKA_CONTROLLER_PORT",
+        default_value_t = 9093
+    )]
     kafka_controller_port: u16,
     /// Kafka Connect REST port.
     #[arg(long, global = true, env = "CDC_CONNECT_PORT", default_value_t = 8083)]
     connect_port: u16,
     /// Cassandra CQL (native transport) port.
-    #[arg(long, global = true, env = "CDC_CASSANDRA_PORT", default_value_t = 9042)]
+    #[arg(
+        long,
+        global = true,
+        env = "CDC_CASSANDRA_PORT",
+        default_value_t = 9042
+    )]
     cassandra_port: u16,
     /// Cassandra inter-node storage port.
-    #[arg(long, global = true, env = "CDC_CASSANDRA_STORAGE_PORT", default_value_t = 7000)]
+    #[arg(
+        long,
+        global = true,
+        env = "CDC_CASSANDRA_STORAGE_PORT",
+        default_value_t = 7000
+    )]
     cassandra_storage_port: u16,
     /// Password of the PostgreSQL superuser `postgres` (local development only).
-    #[arg(long, global = true, env = "CDC_PG_SUPERUSER_PASSWORD", default_value = "postgres")]
+    #[arg(
+        long,
+        global = true,
+        env = "CDC_PG_SUPERUSER_PASSWORD",
+        default_value = "postgres"
+    )]
     pg_superuser_password: String,
     /// Password of the `ingester` role, which may only write the market-data tables.
-    #[arg(long, global = true, env = "CDC_INGESTER_PASSWORD", default_value = "ingester")]
+    #[arg(
+        long,
+        global = true,
+        env = "CDC_INGESTER_PASSWORD",
+        default_value = "ingester"
+    )]
     ingester_password: String,
     /// Password of the `debezium` role, which may replicate and read the market-data tables.
-    #[arg(long, global = true, env = "CDC_DEBEZIUM_PASSWORD", default_value = "debezium")]
+    #[arg(
+        long,
+        global = true,
+        env = "CDC_DEBEZIUM_PASSWORD",
+        default_value = "debezium"
+    )]
     debezium_password: String,
     /// Password of the `grafana` role, which may only read.
-    #[arg(long, global = true, env = "CDC_GRAFANA_PASSWORD", default_value = "grafana")]
+    #[arg(
+        long,
+        global = true,
+        env = "CDC_GRAFANA_PASSWORD",
+        default_value = "grafana"
+    )]
     grafana_password: String,
     /// How long to wait for one service to become ready before giving up, in seconds.
-    #[arg(long, global = true, env = "CDC_STARTUP_TIMEOUT_SECS", default_value_t = 240)]
+    #[arg(
+        long,
+        global = true,
+        env = "CDC_STARTUP_TIMEOUT_SECS",
+        default_value_t = 240
+    )]
     startup_timeout_secs: u64,
 }
 
@@ -81,7 +121,10 @@ impl StackConfig {
     pub fn resolve(self) -> anyhow::Result<Stack> {
         let workspace_root = workspace_root();
         let versions = Versions::read(&workspace_root.join(".env"))?;
-        let state_dir = absolute(self.state_dir.unwrap_or_else(|| workspace_root.join(".stack")))?;
+        let state_dir = absolute(
+            self.state_dir
+                .unwrap_or_else(|| workspace_root.join(".stack")),
+        )?;
         let cache_dir = match self.cache_dir {
             Some(dir) => absolute(dir)?,
             None => home_dir()?.join(".cache").join("crypto-cdc-pipeline"),
@@ -134,9 +177,15 @@ impl Stack {
             ("CASSANDRA_NODES", self.cassandra_node()),
             ("KAFKA_CONNECT_URL", self.connect_url()),
             ("PG_URL", self.pg_url("ingester", &self.ingester_password)),
-            ("PG_ADMIN_URL", self.pg_url("postgres", &self.pg_superuser_password)),
+            (
+                "PG_ADMIN_URL",
+                self.pg_url("postgres", &self.pg_superuser_password),
+            ),
         ];
-        pairs.into_iter().map(|(name, value)| (name.to_owned(), value)).collect()
+        pairs
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect()
     }
 }
 

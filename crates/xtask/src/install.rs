@@ -31,7 +31,9 @@ pub fn stack_packages(stack: &Stack) -> Vec<String> {
 /// The Debian packages the workspace needs to build: rdkafka builds its bundled librdkafka with
 /// cmake, which looks for libcurl's headers even with curl support off.
 pub fn build_packages() -> Vec<String> {
-    ["cmake", "libcurl4-openssl-dev", "g++", "pkg-config"].map(str::to_owned).to_vec()
+    ["cmake", "libcurl4-openssl-dev", "g++", "pkg-config"]
+        .map(str::to_owned)
+        .to_vec()
 }
 
 /// Installs the missing ones among `packages` with apt-get when running as root; otherwise
@@ -44,7 +46,9 @@ pub fn ensure_debian_packages(packages: &[String]) -> anyhow::Result<()> {
     let names: Vec<&str> = missing.iter().map(|name| name.as_str()).collect();
     let names = names.join(" ");
     if !nix::unistd::Uid::effective().is_root() {
-        bail!("missing system packages: {names}\ninstall them with:\n  sudo apt-get update && sudo apt-get install -y {names}");
+        bail!(
+            "missing system packages: {names}\ninstall them with:\n  sudo apt-get update && sudo apt-get install -y {names}"
+        );
     }
     tracing::info!("installing system packages: {names}");
     prevent_debian_default_postgres_cluster()?;
@@ -112,13 +116,18 @@ pub fn ensure_maven_classpath(
 /// Unpacks the Debezium PostgreSQL connector plugin archive into `<cache>/<name>/plugins` and
 /// returns that directory, ready to be Kafka Connect's `plugin.path`.
 pub fn ensure_debezium_plugin(stack: &Stack) -> anyhow::Result<PathBuf> {
-    let home = stack.cache_dir.join(format!("debezium-{}", stack.versions.debezium));
+    let home = stack
+        .cache_dir
+        .join(format!("debezium-{}", stack.versions.debezium));
     let plugins = home.join("plugins");
     let complete = home.join(".complete");
     if complete.exists() {
         return Ok(plugins);
     }
-    tracing::info!("downloading the Debezium PostgreSQL connector {}", stack.versions.debezium);
+    tracing::info!(
+        "downloading the Debezium PostgreSQL connector {}",
+        stack.versions.debezium
+    );
     let _ = std::fs::remove_dir_all(&plugins);
     std::fs::create_dir_all(&plugins)?;
     let coordinate = format!(

@@ -25,7 +25,10 @@ use crate::config::StackConfig;
 use crate::services::Service;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Install, run and test the crypto CDC pipeline natively")]
+#[command(
+    name = "cargo xtask",
+    about = "Install, run and test the crypto CDC pipeline natively"
+)]
 struct Cli {
     #[command(flatten)]
     stack: StackConfig,
@@ -98,7 +101,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             StackAction::Down => services::down(&stack)?,
             StackAction::Status => {
                 let all_healthy = services::status(&stack).await;
-                return Ok(if all_healthy { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+                return Ok(if all_healthy {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
             }
             StackAction::Logs { service, lines } => services::print_logs(&stack, service, lines),
         },

@@ -22,7 +22,11 @@ pub async fn test(stack: &Stack, cargo_test_args: &[String]) -> anyhow::Result<E
         .current_dir(&stack.workspace_root)
         .status()
         .context("cannot run cargo test")?;
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Builds the pipeline's binaries in release mode and runs them until Ctrl-C or SIGTERM.

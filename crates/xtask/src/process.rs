@@ -20,7 +20,10 @@ pub struct ManagedProcess {
 
 impl ManagedProcess {
     pub fn new(name: &'static str, state_dir: &Path) -> Self {
-        Self { name, dir: state_dir.join(name) }
+        Self {
+            name,
+            dir: state_dir.join(name),
+        }
     }
 
     pub fn log_file(&self) -> PathBuf {
@@ -35,10 +38,16 @@ impl ManagedProcess {
     /// has since reused for something else, does not count: the live process's command line
     /// must mention this service's directory.
     pub fn running_pid(&self) -> Option<Pid> {
-        let pid: i32 = std::fs::read_to_string(self.pid_file()).ok()?.trim().parse().ok()?;
+        let pid: i32 = std::fs::read_to_string(self.pid_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         let cmdline = String::from_utf8_lossy(&cmdline);
-        cmdline.contains(self.dir.to_string_lossy().as_ref()).then_some(Pid::from_raw(pid))
+        cmdline
+            .contains(self.dir.to_string_lossy().as_ref())
+            .then_some(Pid::from_raw(pid))
     }
 
     /// Starts `command` in its own process group (so Ctrl-C in the terminal does not reach it),
@@ -110,7 +119,9 @@ pub fn ensure_port_free(service: &str, port: u16, flag: &str) -> anyhow::Result<
 
 /// Runs a command to completion, failing with its output when it exits non-zero.
 pub fn run_to_completion(command: &mut Command) -> anyhow::Result<String> {
-    let output = command.output().with_context(|| format!("cannot run {command:?}"))?;
+    let output = command
+        .output()
+        .with_context(|| format!("cannot run {command:?}"))?;
     if !output.status.success() {
         bail!(
             "{command:?} failed with {}:\n{}{}",

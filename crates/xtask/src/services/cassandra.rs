@@ -88,7 +88,11 @@ pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
     let lib = ensure_maven_classpath(
         stack,
         &format!("cassandra-{version}"),
-        &[Artifact { group: "org.apache.cassandra", artifact: "cassandra-all", version }],
+        &[Artifact {
+            group: "org.apache.cassandra",
+            artifact: "cassandra-all",
+            version,
+        }],
     )?;
     let jamm = find_jar(&lib, "jamm-")?;
     std::fs::create_dir_all(&process.dir)?;
@@ -98,7 +102,13 @@ pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
     std::fs::write(&logback, LOGBACK_XML)?;
     let mut command = Command::new("java");
     command
-        .args(["-Xms1g", "-Xmx1g", "-XX:+UseG1GC", "-Xss512k", "-XX:+ExitOnOutOfMemoryError"])
+        .args([
+            "-Xms1g",
+            "-Xmx1g",
+            "-XX:+UseG1GC",
+            "-Xss512k",
+            "-XX:+ExitOnOutOfMemoryError",
+        ])
         .arg(format!("-javaagent:{}", jamm.display()))
         .args(JAVA17_MODULE_OPTIONS)
         .arg(format!("-Dcassandra.config=file://{}", yaml.display()))
@@ -135,7 +145,10 @@ async fn session(stack: &Stack) -> anyhow::Result<scylla::client::session::Sessi
 
 /// A real CQL query.
 pub async fn probe(stack: &Stack) -> anyhow::Result<()> {
-    session(stack).await?.query_unpaged("SELECT release_version FROM system.local", &[]).await?;
+    session(stack)
+        .await?
+        .query_unpaged("SELECT release_version FROM system.local", &[])
+        .await?;
     Ok(())
 }
 
@@ -179,7 +192,10 @@ mod tests {
         let script = "-- a keyspace\nCREATE KEYSPACE k WITH x = 1;\n\n  -- a table\nCREATE TABLE t (a int PRIMARY KEY);\n";
         assert_eq!(
             split_statements(script),
-            vec!["CREATE KEYSPACE k WITH x = 1", "CREATE TABLE t (a int PRIMARY KEY)"]
+            vec![
+                "CREATE KEYSPACE k WITH x = 1",
+                "CREATE TABLE t (a int PRIMARY KEY)"
+            ]
         );
     }
 }

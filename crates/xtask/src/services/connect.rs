@@ -55,7 +55,11 @@ pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
     command
         .args(["-Xms256m", "-Xmx768m", "-XX:+UseG1GC"])
         .arg(format!("-Dlog4j2.configurationFile={}", log4j2.display()))
-        .args(["-cp", &classpath, "org.apache.kafka.connect.cli.ConnectDistributed"])
+        .args([
+            "-cp",
+            &classpath,
+            "org.apache.kafka.connect.cli.ConnectDistributed",
+        ])
         .arg(&properties)
         // Read by the connector config through `${env:…}`.
         .env("CDC_PG_HOST", "127.0.0.1")
@@ -66,11 +70,18 @@ pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
 }
 
 pub async fn probe(stack: &Stack) -> anyhow::Result<()> {
-    http().get(format!("{}/connectors", stack.connect_url())).send().await?.error_for_status()?;
+    http()
+        .get(format!("{}/connectors", stack.connect_url()))
+        .send()
+        .await?
+        .error_for_status()?;
     Ok(())
 }
 
@@ -85,14 +96,24 @@ pub async fn register_connector(stack: &Stack) -> anyhow::Result<()> {
     let name = definition["name"]
         .as_str()
         .with_context(|| format!("{} has no \"name\"", path.display()))?;
-    let config = definition.get("config").with_context(|| format!("{} has no \"config\"", path.display()))?;
+    let config = definition
+        .get("config")
+        .with_context(|| format!("{} has no \"config\"", path.display()))?;
     let url = format!("{}/connectors/{name}", stack.connect_url());
-    let response = http().put(format!("{url}/config")).json(config).send().await?;
+    let response = http()
+        .put(format!("{url}/config"))
+        .json(config)
+        .send()
+        .await?;
     if !response.status().is_success() {
         let status = response.status();
-        bail!("Kafka Connect refused connector {name}: {status} {}", response.text().await?);
+        bail!(
+            "Kafka Connect refused connector {name}: {status} {}",
+            response.text().await?
+        );
     }
-    wait_for_connector_running(&url, stack.startup_timeout).await
+    wait_for_connector_running(&url, stack.startup_timeout)
+        .await
         .with_context(|| format!("connector {name}"))?;
     tracing::info!("connector {name} is running");
     Ok(())
@@ -101,14 +122,25 @@ pub async fn register_connector(stack: &Stack) -> anyhow::Result<()> {
 async fn wait_for_connector_running(url: &str, timeout: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
-        let status: Value = http().get(format!("{url}/status")).send().await?.json().await?;
+        let status: Value = http()
+            .get(format!("{url}/status"))
+            .send()
+            .await?
+            .json()
+            .await?;
         let connector_state = status["connector"]["state"].as_str().unwrap_or("UNKNOWN");
-        let task_states: Vec<&Value> = status["tasks"].as_array().map(|t| t.iter().collect()).unwrap_or_default();
+        let task_states: Vec<&Value> = status["tasks"]
+            .as_array()
+            .map(|t| t.iter().collect())
+            .unwrap_or_default();
         if let Some(failed) = std::iter::once(&status["connector"])
             .chain(task_states.iter().copied())
             .find(|state| state["state"] == "FAILED")
         {
-            bail!("FAILED: {}", failed["trace"].as_str().unwrap_or("(no trace)"));
+            bail!(
+                "FAILED: {}",
+                failed["trace"].as_str().unwrap_or("(no trace)")
+            );
         }
         let tasks_running =
             !task_states.is_empty() && task_states.iter().all(|task| task["state"] == "RUNNING");

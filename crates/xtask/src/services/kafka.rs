@@ -13,7 +13,11 @@ use crate::process::{ManagedProcess, run_to_completion};
 /// The classpath shared by the broker and Kafka Connect: one pinned Kafka version for both.
 pub fn classpath(stack: &Stack) -> anyhow::Result<String> {
     let version = stack.versions.kafka.as_str();
-    let kafka = |artifact| Artifact { group: "org.apache.kafka", artifact, version };
+    let kafka = |artifact| Artifact {
+        group: "org.apache.kafka",
+        artifact,
+        version,
+    };
     let lib = ensure_maven_classpath(
         stack,
         &format!("kafka-{version}"),
@@ -98,11 +102,21 @@ pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
 /// KRaft needs its storage formatted with a cluster id before the first start; `--standalone`
 /// makes this node the single voter.
 fn format_storage(classpath: &str, properties: &Path) -> anyhow::Result<()> {
-    let cluster_id =
-        run_to_completion(Command::new("java").args(["-cp", classpath, "kafka.tools.StorageTool", "random-uuid"]))?;
+    let cluster_id = run_to_completion(Command::new("java").args([
+        "-cp",
+        classpath,
+        "kafka.tools.StorageTool",
+        "random-uuid",
+    ]))?;
     run_to_completion(
         Command::new("java")
-            .args(["-cp", classpath, "kafka.tools.StorageTool", "format", "--standalone"])
+            .args([
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+            ])
             .args(["-t", cluster_id.trim(), "-c"])
             .arg(properties),
     )?;
@@ -111,7 +125,9 @@ fn format_storage(classpath: &str, properties: &Path) -> anyhow::Result<()> {
 
 /// A real metadata request to the broker.
 pub async fn probe(stack: &Stack) -> anyhow::Result<()> {
-    let client = rskafka::client::ClientBuilder::new(vec![stack.kafka_bootstrap()]).build().await?;
+    let client = rskafka::client::ClientBuilder::new(vec![stack.kafka_bootstrap()])
+        .build()
+        .await?;
     client.list_topics().await?;
     Ok(())
 }

@@ -25,8 +25,12 @@ pub enum Service {
 
 impl Service {
     /// Start order: Connect needs Kafka (and PostgreSQL, for the connector).
-    pub const ALL: [Service; 4] =
-        [Service::Postgres, Service::Kafka, Service::Cassandra, Service::Connect];
+    pub const ALL: [Service; 4] = [
+        Service::Postgres,
+        Service::Kafka,
+        Service::Cassandra,
+        Service::Connect,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -47,11 +51,17 @@ impl Service {
             Service::Postgres => vec![(stack.pg_port, "--pg-port / CDC_PG_PORT")],
             Service::Kafka => vec![
                 (stack.kafka_port, "--kafka-port / CDC_KAFKA_PORT"),
-                (stack.kafka_controller_port, "--kafka-controller-port / CDC_KAFKA_CONTROLLER_PORT"),
+                (
+                    stack.kafka_controller_port,
+                    "--kafka-controller-port / CDC_KAFKA_CONTROLLER_PORT",
+                ),
             ],
             Service::Connect => vec![(stack.connect_port, "--connect-port / CDC_CONNECT_PORT")],
             Service::Cassandra => vec![
-                (stack.cassandra_port, "--cassandra-port / CDC_CASSANDRA_PORT"),
+                (
+                    stack.cassandra_port,
+                    "--cassandra-port / CDC_CASSANDRA_PORT",
+                ),
                 (
                     stack.cassandra_storage_port,
                     "--cassandra-storage-port / CDC_CASSANDRA_STORAGE_PORT",
@@ -92,8 +102,10 @@ impl Service {
 /// Starts whatever is not running, waits for each service to be ready, then applies the
 /// schemas and registers the connector. Running it twice is harmless.
 pub async fn up(stack: &Stack) -> anyhow::Result<()> {
-    let to_start: Vec<Service> =
-        Service::ALL.into_iter().filter(|s| s.process(stack).running_pid().is_none()).collect();
+    let to_start: Vec<Service> = Service::ALL
+        .into_iter()
+        .filter(|s| s.process(stack).running_pid().is_none())
+        .collect();
     // Check every port before starting anything, so a taken port fails fast and leaves
     // nothing half started.
     for service in &to_start {
@@ -111,15 +123,21 @@ pub async fn up(stack: &Stack) -> anyhow::Result<()> {
         }
     }
     Service::Postgres.wait_ready(stack).await?;
-    postgres::apply_schema(stack).await.context("applying sql/postgres to PostgreSQL")?;
+    postgres::apply_schema(stack)
+        .await
+        .context("applying sql/postgres to PostgreSQL")?;
     Service::Kafka.wait_ready(stack).await?;
     if to_start.contains(&Service::Connect) {
         Service::Connect.start(stack).await?;
     }
     Service::Connect.wait_ready(stack).await?;
-    connect::register_connector(stack).await.context("registering the Debezium connector")?;
+    connect::register_connector(stack)
+        .await
+        .context("registering the Debezium connector")?;
     Service::Cassandra.wait_ready(stack).await?;
-    Box::pin(cassandra::apply_schema(stack)).await.context("applying the CQL schema to Cassandra")?;
+    Box::pin(cassandra::apply_schema(stack))
+        .await
+        .context("applying the CQL schema to Cassandra")?;
     tracing::info!("the stack is up; state in {}", stack.state_dir.display());
     Ok(())
 }
@@ -153,9 +171,15 @@ pub async fn status(stack: &Stack) -> bool {
 }
 
 pub fn print_logs(stack: &Stack, service: Option<Service>, lines: usize) {
-    let services = service.map(|s| vec![s]).unwrap_or_else(|| Service::ALL.to_vec());
+    let services = service
+        .map(|s| vec![s])
+        .unwrap_or_else(|| Service::ALL.to_vec());
     for service in services {
         let process = service.process(stack);
-        println!("==> {} <==\n{}\n", process.log_file().display(), process.log_tail(lines));
+        println!(
+            "==> {} <==\n{}\n",
+            process.log_file().display(),
+            process.log_tail(lines)
+        );
     }
 }

@@ -12,7 +12,10 @@ use crate::config::{PG_DATABASE, Stack};
 use crate::process::{ManagedProcess, run_to_completion};
 
 fn bin_dir(stack: &Stack) -> PathBuf {
-    PathBuf::from(format!("/usr/lib/postgresql/{}/bin", stack.versions.postgres))
+    PathBuf::from(format!(
+        "/usr/lib/postgresql/{}/bin",
+        stack.versions.postgres
+    ))
 }
 
 fn data_dir(process: &ManagedProcess) -> PathBuf {
@@ -32,7 +35,10 @@ pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
         .arg(data_dir(process))
         .args(["-c", "listen_addresses=127.0.0.1"])
         .args(["-c", &format!("port={}", stack.pg_port)])
-        .args(["-c", &format!("unix_socket_directories={}", process.dir.display())])
+        .args([
+            "-c",
+            &format!("unix_socket_directories={}", process.dir.display()),
+        ])
         .args(["-c", "wal_level=logical"])
         .args(["-c", "max_wal_senders=10"])
         .args(["-c", "max_replication_slots=10"])
@@ -68,7 +74,10 @@ fn initialise_cluster(
     process: &ManagedProcess,
     run_as: Option<&User>,
 ) -> anyhow::Result<()> {
-    tracing::info!("initialising a PostgreSQL cluster in {}", data_dir(process).display());
+    tracing::info!(
+        "initialising a PostgreSQL cluster in {}",
+        data_dir(process).display()
+    );
     let password_file = process.dir.join("superuser-password");
     std::fs::write(&password_file, &stack.pg_superuser_password)?;
     chown_to(&password_file, run_as)?;
@@ -102,7 +111,10 @@ async fn connect(stack: &Stack, database: &str) -> anyhow::Result<tokio_postgres
 }
 
 pub async fn probe(stack: &Stack) -> anyhow::Result<()> {
-    connect(stack, "postgres").await?.simple_query("SELECT 1").await?;
+    connect(stack, "postgres")
+        .await?
+        .simple_query("SELECT 1")
+        .await?;
     Ok(())
 }
 
@@ -111,11 +123,16 @@ pub async fn probe(stack: &Stack) -> anyhow::Result<()> {
 pub async fn apply_schema(stack: &Stack) -> anyhow::Result<()> {
     let admin = connect(stack, "postgres").await?;
     let exists = admin
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&PG_DATABASE])
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            &[&PG_DATABASE],
+        )
         .await?
         .is_some();
     if !exists {
-        admin.batch_execute(&format!("CREATE DATABASE {PG_DATABASE}")).await?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {PG_DATABASE}"))
+            .await?;
     }
     let client = connect(stack, PG_DATABASE).await?;
     let sql_dir = stack.workspace_root.join("sql").join("postgres");
@@ -127,7 +144,10 @@ pub async fn apply_schema(stack: &Stack) -> anyhow::Result<()> {
     files.sort();
     for file in files {
         let sql = std::fs::read_to_string(&file)?;
-        client.batch_execute(&sql).await.with_context(|| format!("in {}", file.display()))?;
+        client
+            .batch_execute(&sql)
+            .await
+            .with_context(|| format!("in {}", file.display()))?;
     }
     for (role, password) in [
         ("ingester", &stack.ingester_password),
@@ -135,7 +155,10 @@ pub async fn apply_schema(stack: &Stack) -> anyhow::Result<()> {
         ("grafana", &stack.grafana_password),
     ] {
         let statement = format!("ALTER ROLE {role} PASSWORD {}", quote_literal(password));
-        client.batch_execute(&statement).await.with_context(|| format!("setting {role}'s password"))?;
+        client
+            .batch_execute(&statement)
+            .await
+            .with_context(|| format!("setting {role}'s password"))?;
     }
     Ok(())
 }

@@ -1,0 +1,79 @@
+//! The envelope: operations, source, tombstones, and messages that cannot be decoded.
+
+use debezium::{Change, DecodeError, Decoder, Op};
+use serde_json::json;
+
+use crate::message;
+
+fn int_column() -> [(&'static str, serde_json::Value); 1] {
+    [("id", json!({"type": "int64", "optional": false}))]
+}
+
+#[test]
+fn every_operation_decodes_with_its_source() {
+    for (code, op) in [
+        ("c", Op::Create),
+        ("u", Op::Update),
+        ("d", Op::Delete),
+        ("r", Op::Read),
+    ] {
+        let bytes = message(code, &int_column(), json!({"id": 1}), json!({"id": 2}));
+        let Ok(Change::Event(event)) = Decoder::new().decode(Some(&bytes)) else {
+            panic!("{code}")
+        };
+        assert_eq!(event.op, op);
+        assert_eq!(event.source.qualified_table(), "public.t");
+        assert_eq!(event.source.lsn, Some(24023128));
+        assert_eq!(event.source.ts_ms, 1762266037123);
+        assert_eq!(event.source.snapshot.as_deref(), Some("false"));
+    }
+}
+
+#[test]
+fn truncate_has_no_rows() {
+    let bytes = message("t", &int_column(), json!(null), json!(null));
+    let Ok(Change::Event(event)) = Decoder::new().decode(Some(&bytes)) else {
+        panic!()
+    };
+    assert_eq!(
+        (event.op, event.before, event.after),
+        (Op::Truncate, None, None)
+    );
+}
+
+#[test]
+fn tombstones_are_not_errors() {
+    let mut decoder = Decoder::new();
+    for value in [None, Some(&b""[..]), Some(&b"null"[..])] {
+        assert_eq!(decoder.decode(value), Ok(Change::Tombstone));
+    }
+}
+
+#[test]
+fn a_decoder_is_reused_across_messages() {
+    let mut decoder = Decoder::new();
+    for id in 0..3 {
+        let bytes = message("c", &int_column(), json!(null), json!({"id": id}));
+        assert!(matches!(decoder.decode(Some(&bytes)), Ok(Change::Event(_))));
+    }
+}
+
+#[test]
+fn malformed_messages_say_what_is_wrong() {
+    let mut decoder = Decoder::new();
+    assert!(matches!(
+        decoder.decode(Some(b"{not json")),
+        Err(DecodeError::Json(_))
+    ));
+    let schemaless = br#"{"before":null,"after":{"price":"CW/ZvA3A"},"op":"c"}"#;
+    assert_eq!(
+        decoder.decode(Some(schemaless)),
+        Err(DecodeError::MissingSchema)
+    );
+    let bytes = message("x", &int_column(), json!(null), json!({"id": 1}));
+    assert_eq!(
+        decoder.decode(Some(&bytes)),
+        Err(DecodeError::UnknownOp("x".into()))
+    );
+    assert!(DecodeError::MissingSchema.to_string().contains("scale"));
+}

@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS ticker_24h (
     fetched_at           TIMESTAMPTZ    NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS ticker_24h_symbol_close_time ON ticker_24h (symbol, close_time DESC);
+-- Cassandra keys ticker rows by (symbol, day, close_time, id); a delete's before image must carry
+-- all of them, not just the id. Costs WAL only on UPDATE and DELETE, which are rare here.
+ALTER TABLE ticker_24h REPLICA IDENTITY FULL;
 
 -- One row per candle from GET /api/v3/klines, all 12 fields; the open candle changes until it
 -- closes, so the ingester upserts on the natural key.

@@ -53,6 +53,14 @@ impl Row {
     }
 }
 
+impl FromIterator<(String, Value)> for Row {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(columns: I) -> Self {
+        Self {
+            columns: columns.into_iter().collect(),
+        }
+    }
+}
+
 /// Decodes `json` as `schema` says; `path` (`after.last_price`) names it in errors.
 pub fn decode(schema: &FieldSchema, json: Option<&Json>, path: &str) -> Result<Value, DecodeError> {
     let json = match json {

@@ -33,13 +33,13 @@ pub async fn test(stack: &Stack, cargo_test_args: &[String]) -> anyhow::Result<E
 pub async fn run(stack: &Stack, offline: bool) -> anyhow::Result<()> {
     ensure_debian_packages(&build_packages())?;
     services::up(stack).await?;
-    let mut binaries = vec!["cdc-consumer"];
     if offline {
         anyhow::bail!(
-            "--offline needs the Binance simulator (market-sim) and the ingester, which this \
-             version does not have yet"
+            "--offline needs the Binance simulator and the ingester (issue 4), which are not \
+             built yet"
         );
     }
+    let binaries = ["cdc-consumer"];
     let status = Command::new(cargo())
         .args(["build", "--release"])
         .args(binaries.iter().flat_map(|name| ["--bin", name]))
@@ -49,7 +49,7 @@ pub async fn run(stack: &Stack, offline: bool) -> anyhow::Result<()> {
     anyhow::ensure!(status.success(), "building the pipeline failed");
 
     let mut children = Vec::new();
-    for binary in binaries.drain(..) {
+    for binary in binaries {
         let path = stack.workspace_root.join("target/release").join(binary);
         let child = Command::new(&path)
             .envs(stack.client_environment())

@@ -1,0 +1,10 @@
+//! The CDC consumer: Debezium change events from Kafka, decoded with the scale each message's
+//! schema gives, mapped to Cassandra rows and written before their offsets are committed.
+//!
+//! - [`mapping`]: pure — which Cassandra table, key and values a PostgreSQL change becomes.
+//! - [`sink`]: Cassandra IO — prepared statements, retries while Cassandra is away.
+//! - [`consume`]: Kafka IO — the consume loop, at-least-once offsets, the dead-letter topic.
+
+pub mod consume;
+pub mod mapping;
+pub mod sink;

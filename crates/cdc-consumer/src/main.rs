@@ -1,0 +1,109 @@
+//! `cdc-consumer`: replicates Debezium change events from Kafka into Cassandra.
+//!
+//! Configuration comes from flags or the environment variables named in `--help`. SIGTERM or
+//! Ctrl-C stops polling, lets the message in hand finish, commits, and exits 0.
+
+use anyhow::Context;
+use cdc_consumer::consume::{self, KafkaSettings};
+use cdc_consumer::sink::CassandraSink;
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cdc-consumer",
+    about = "Replicates Debezium change events from Kafka into Cassandra"
+)]
+struct Config {
+    /// Kafka bootstrap servers, comma-separated.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    kafka_brokers: String,
+    /// Consumer group; a new group starts from the earliest offset.
+    #[arg(long, env = "CONSUMER_GROUP_ID", default_value = "crypto-cdc-consumer")]
+    group_id: String,
+    /// Debezium topics to replicate, comma-separated.
+    #[arg(
+        long,
+        env = "CONSUMER_TOPICS",
+        value_delimiter = ',',
+        default_value = "crypto.public.ticker_24h,crypto.public.klines"
+    )]
+    topics: Vec<String>,
+    /// Where messages that cannot be decoded or mapped go, with the reason in headers.
+    #[arg(
+        long,
+        env = "CONSUMER_DEAD_LETTER_TOPIC",
+        default_value = "crypto.dead-letter"
+    )]
+    dead_letter_topic: String,
+    /// Cassandra contact points (host:port), comma-separated.
+    #[arg(
+        long,
+        env = "CASSANDRA_NODES",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:9042"
+    )]
+    cassandra_nodes: Vec<String>,
+    /// Cassandra keyspace holding the replicated tables.
+    #[arg(long, env = "CASSANDRA_KEYSPACE", default_value = "crypto_data")]
+    keyspace: String,
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    init_logging(&config.log_format);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+
+    let sink =
+        match CassandraSink::connect(&config.cassandra_nodes, &config.keyspace, &shutdown).await {
+            Ok(sink) => sink,
+            Err(cdc_consumer::sink::SinkError::Cancelled) => return Ok(()),
+            Err(error) => return Err(error).context("connecting to Cassandra"),
+        };
+    let kafka = KafkaSettings {
+        brokers: config.kafka_brokers,
+        group_id: config.group_id,
+        topics: config.topics,
+        dead_letter_topic: config.dead_letter_topic,
+    };
+    consume::run(&kafka, &sink, &shutdown)
+        .await
+        .context("consuming from Kafka")
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,scylla=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// `docker stop` sends SIGTERM; a terminal sends SIGINT.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!("cannot listen for SIGTERM: {error}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}

@@ -1,0 +1,145 @@
+//! The walking skeleton: rows written to PostgreSQL arrive in Cassandra with exactly the same
+//! values, through the real Debezium connector and Kafka; an UPDATE follows them.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use bigdecimal::BigDecimal;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::value::CqlDate;
+
+use crate::{RunningConsumer, required_env, unique_suffix};
+
+/// How long a change may take from PostgreSQL commit to Cassandra before the test fails. Far
+/// above the latency target: this bounds a correctness test, it does not measure speed.
+const ARRIVAL_BOUND: Duration = Duration::from_secs(90);
+
+/// Values chosen for the ways decimals go wrong: sign, 8 fraction digits, more than 10^12,
+/// zero, and NULL.
+const PRICE_CHANGE: &str = "-1234.56789012";
+const LAST_PRICE: &str = "0.00000001";
+const VOLUME: &str = "1234567890123.45678901";
+const QUOTE_VOLUME: &str = "0";
+const UPDATED_LAST_PRICE: &str = "98765.43210000";
+
+async fn postgres() -> tokio_postgres::Client {
+    let (client, connection) =
+        tokio_postgres::connect(&required_env("PG_URL"), tokio_postgres::NoTls)
+            .await
+            .expect("cannot connect to PostgreSQL as the ingester role");
+    tokio::spawn(connection);
+    client
+}
+
+async fn cassandra() -> Session {
+    SessionBuilder::new()
+        .known_node(required_env("CASSANDRA_NODES"))
+        .build()
+        .await
+        .expect("cannot connect to Cassandra")
+}
+
+type TickerColumns = (
+    Option<BigDecimal>,
+    Option<BigDecimal>,
+    Option<BigDecimal>,
+    Option<BigDecimal>,
+    Option<BigDecimal>,
+);
+
+/// The decimal columns of the row, once it is in Cassandra.
+async fn cassandra_row(session: &Session, symbol: &str, day: CqlDate) -> Option<TickerColumns> {
+    let result = session
+        .query_unpaged(
+            "SELECT price_change, last_price, volume, quote_volume, bid_price FROM crypto_data.ticker_24h \
+             WHERE symbol = ? AND day = ?",
+            (symbol, day),
+        )
+        .await
+        .expect("Cassandra query failed")
+        .into_rows_result()
+        .expect("not a rows result");
+    result
+        .maybe_first_row::<TickerColumns>()
+        .expect("unexpected column types")
+}
+
+/// Polls until `accept` holds for the row, or fails after `ARRIVAL_BOUND`.
+async fn wait_for_row(
+    session: &Session,
+    symbol: &str,
+    day: CqlDate,
+    what: &str,
+    accept: impl Fn(&TickerColumns) -> bool,
+) -> TickerColumns {
+    let started = Instant::now();
+    loop {
+        if let Some(row) = cassandra_row(session, symbol, day).await {
+            if accept(&row) {
+                return row;
+            }
+        }
+        assert!(
+            started.elapsed() < ARRIVAL_BOUND,
+            "{what}: not in Cassandra after {ARRIVAL_BOUND:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn decimal(text: &str) -> BigDecimal {
+    BigDecimal::from_str(text).unwrap()
+}
+
+#[tokio::test]
+async fn rows_arrive_in_cassandra_exactly_and_updates_follow() {
+    let postgres = postgres().await;
+    let session = cassandra().await;
+    let symbol = format!("E2E{}USDT", unique_suffix());
+    // 2025-11-04 is day 20396 since the epoch; CQL dates count from 2^31.
+    let day = CqlDate((1u32 << 31) + 20396);
+    let consumer = RunningConsumer::start("end_to_end");
+
+    let id: i64 = postgres
+        .query_one(
+            "INSERT INTO ticker_24h (symbol, price_change, last_price, volume, quote_volume, bid_price, close_time) \
+             VALUES ($1, $2::text::numeric, $3::text::numeric, $4::text::numeric, $5::text::numeric, NULL, \
+                     '2025-11-04T14:19:37.123Z') RETURNING id",
+            &[&symbol, &PRICE_CHANGE, &LAST_PRICE, &VOLUME, &QUOTE_VOLUME],
+        )
+        .await
+        .expect("insert as the ingester role failed")
+        .get(0);
+
+    let row = wait_for_row(&session, &symbol, day, "the inserted row", |_| true).await;
+    assert_eq!(row.0, Some(decimal(PRICE_CHANGE)), "negative value");
+    assert_eq!(row.1, Some(decimal(LAST_PRICE)), "8 decimal places");
+    assert_eq!(row.2, Some(decimal(VOLUME)), "value above 10^12");
+    assert_eq!(row.3, Some(decimal(QUOTE_VOLUME)), "zero");
+    assert_eq!(row.4, None, "NULL");
+
+    postgres
+        .execute(
+            "UPDATE ticker_24h SET last_price = $1::text::numeric WHERE id = $2",
+            &[&UPDATED_LAST_PRICE, &id],
+        )
+        .await
+        .expect("update as the ingester role failed");
+    let updated = decimal(UPDATED_LAST_PRICE);
+    let row = wait_for_row(&session, &symbol, day, "the update", |row| {
+        row.1.as_ref() == Some(&updated)
+    })
+    .await;
+    assert_eq!(
+        row.2,
+        Some(decimal(VOLUME)),
+        "the update leaves other columns alone"
+    );
+
+    let status = consumer.terminate();
+    assert!(
+        status.success(),
+        "cdc-consumer should exit 0 on SIGTERM, got {status}"
+    );
+}

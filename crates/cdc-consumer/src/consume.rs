@@ -16,6 +16,7 @@ use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, Stream
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -46,7 +47,17 @@ pub enum ConsumeError {
 /// Logs commits and rebalances: what an operator needs to follow offsets.
 struct LoggingContext;
 
-impl ClientContext for LoggingContext {}
+impl ClientContext for LoggingContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        // Debezium creates a table's topic with the table's first change, so until then a
+        // subscribed topic is missing; librdkafka picks it up once it exists.
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownTopicOrPartition) {
+            tracing::info!("a subscribed topic does not exist yet: {reason}");
+        } else {
+            tracing::error!("Kafka client error: {error}: {reason}");
+        }
+    }
+}
 
 impl ConsumerContext for LoggingContext {
     fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance) {
@@ -104,6 +115,9 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             received = consumer.recv() => match received {
                 Ok(message) => message,
+                Err(error) if error.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                    continue;
+                }
                 Err(error) => {
                     // Broker unreachable and the like: librdkafka reconnects by itself.
                     tracing::warn!("Kafka: {error}");
@@ -141,7 +155,7 @@ pub async fn run(
             })?;
     }
     match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) | Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
         Err(error) => tracing::warn!("final commit failed: {error}"),
     }
     tracing::info!("consumer stopped; offsets committed");

@@ -7,7 +7,6 @@ use anyhow::Context;
 use cdc_consumer::consume::{self, KafkaSettings};
 use cdc_consumer::sink::CassandraSink;
 use clap::Parser;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -48,16 +47,15 @@ struct Config {
     #[arg(long, env = "CASSANDRA_KEYSPACE", default_value = "crypto_data")]
     keyspace: String,
     /// Log format: `text` for people, `json` for log pipelines.
-    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = service::LOG_FORMATS)]
     log_format: String,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    init_logging(&config.log_format);
-    let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    service::init_logging(&config.log_format, "info,scylla=warn");
+    let shutdown = service::shutdown_on_signals();
 
     let sink =
         match CassandraSink::connect(&config.cassandra_nodes, &config.keyspace, &shutdown).await {
@@ -74,36 +72,4 @@ async fn main() -> anyhow::Result<()> {
     consume::run(&kafka, &sink, &shutdown)
         .await
         .context("consuming from Kafka")
-}
-
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,scylla=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
-/// `docker stop` sends SIGTERM; a terminal sends SIGINT.
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!("cannot listen for SIGTERM: {error}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
-    tracing::info!("shutting down");
-    shutdown.cancel();
 }

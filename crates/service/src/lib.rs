@@ -1,0 +1,47 @@
+//! What every binary of the pipeline does the same way: logging set up from `RUST_LOG` and a
+//! format flag, and a shutdown token cancelled by SIGTERM (`docker stop`) or SIGINT (Ctrl-C).
+
+use tokio_util::sync::CancellationToken;
+
+/// The values a binary's `--log-format` flag accepts.
+pub const LOG_FORMATS: [&str; 2] = ["text", "json"];
+
+/// Logs to stderr: human-readable `text`, or one JSON object per line for log pipelines.
+/// `RUST_LOG` overrides `default_filter`.
+pub fn init_logging(format: &str, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// A token cancelled on the first SIGTERM or SIGINT. Must be called inside a tokio runtime.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    shutdown
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!("cannot listen for SIGTERM: {error}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}

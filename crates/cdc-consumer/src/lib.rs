@@ -4,7 +4,9 @@
 //! - [`mapping`]: pure — which Cassandra table, key and values a PostgreSQL change becomes.
 //! - [`sink`]: Cassandra IO — prepared statements, retries while Cassandra is away.
 //! - [`consume`]: Kafka IO — the consume loop, at-least-once offsets, the dead-letter topic.
+//! - [`decode_lines`]: the `decode` subcommand, for reading raw Kafka messages.
 
 pub mod consume;
+pub mod decode_lines;
 pub mod mapping;
 pub mod sink;

@@ -14,6 +14,8 @@ use clap::Parser;
     about = "Replicates Debezium change events from Kafka into Cassandra"
 )]
 struct Config {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Kafka bootstrap servers, comma-separated.
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     kafka_brokers: String,
@@ -51,9 +53,21 @@ struct Config {
     log_format: String,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Decode raw Kafka message values (one JSON document per line) into readable JSON lines.
+    Decode {
+        /// The file to read; `-` or none reads standard input.
+        file: Option<std::path::PathBuf>,
+    },
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
+    if let Some(Command::Decode { file }) = &config.command {
+        return decode(file.as_deref());
+    }
     service::init_logging(&config.log_format, "info,scylla=warn");
     let shutdown = service::shutdown_on_signals();
 
@@ -72,4 +86,24 @@ async fn main() -> anyhow::Result<()> {
     consume::run(&kafka, &sink, &shutdown)
         .await
         .context("consuming from Kafka")
+}
+
+/// Exits non-zero when any line failed, after decoding all the others.
+fn decode(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let input: Box<dyn std::io::BufRead> = match file {
+        None => Box::new(std::io::stdin().lock()),
+        Some(path) if path.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        )),
+    };
+    let failed = cdc_consumer::decode_lines::decode_lines(
+        input,
+        std::io::stdout().lock(),
+        std::io::stderr().lock(),
+    )?;
+    if failed > 0 {
+        anyhow::bail!("{failed} line(s) could not be decoded");
+    }
+    Ok(())
 }

@@ -9,10 +9,12 @@
 mod decimal;
 mod envelope;
 mod error;
+mod json_line;
 mod schema;
 mod value;
 
 pub use decimal::ExactDecimal;
 pub use envelope::{Change, ChangeEvent, Decoder, Op, Source};
 pub use error::DecodeError;
+pub use json_line::to_json_line;
 pub use value::{Row, Value};

@@ -77,3 +77,28 @@ fn malformed_messages_say_what_is_wrong() {
     );
     assert!(DecodeError::MissingSchema.to_string().contains("scale"));
 }
+
+#[test]
+fn json_lines_show_exact_values_in_schema_order() {
+    let columns = [
+        ("symbol", json!({"type": "string", "optional": false})),
+        ("last_price", crate::decimal_schema(8)),
+        (
+            "close_time",
+            json!({"type": "string", "optional": true, "name": "io.debezium.time.ZonedTimestamp"}),
+        ),
+        ("trades", json!({"type": "int64", "optional": true})),
+    ];
+    let after = json!({"symbol": "BTCUSDT", "last_price": crate::encode_unscaled(10_379_397_000_000),
+                       "close_time": "2025-11-04T14:19:37.123Z", "trades": null});
+    let bytes = message("c", &columns, json!(null), after);
+    let change = Decoder::new().decode(Some(&bytes)).unwrap();
+    assert_eq!(
+        debezium::to_json_line(&change),
+        r#"{"op":"c","table":"public.t","lsn":24023128,"ts_ms":1762266037123,"before":null,"after":{"symbol":"BTCUSDT","last_price":"103793.97000000","close_time":"2025-11-04T14:19:37.123Z","trades":null}}"#
+    );
+    assert_eq!(
+        debezium::to_json_line(&Change::Tombstone),
+        r#"{"op":"tombstone"}"#
+    );
+}

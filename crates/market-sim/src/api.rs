@@ -1,0 +1,308 @@
+//! The HTTP layer: routes, the per-request pipeline (latency, weight, faults, body) and the
+//! admin endpoints. Market data and validation come from the pure modules.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::header::{CONTENT_TYPE, HeaderName, RETRY_AFTER};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+
+use crate::clock::SimClock;
+use crate::config::SimConfig;
+use crate::faults::{self, FaultInjector};
+use crate::limiter::{Admission, WeightLimiter};
+use crate::params::{self, BinanceError, Params, Selection};
+use crate::price::kline_indices;
+use crate::render;
+use crate::universe::{Symbol, Universe};
+
+/// Binance weights of the fixed-weight endpoints.
+const PING_WEIGHT: u32 = 1;
+const TIME_WEIGHT: u32 = 1;
+const EXCHANGE_INFO_WEIGHT: u32 = 20;
+const KLINES_WEIGHT: u32 = 2;
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    universe: Universe,
+    clock: SimClock,
+    limiter: Mutex<WeightLimiter>,
+    faults: FaultInjector,
+    used_weight_header: HeaderName,
+}
+
+impl AppState {
+    pub fn new(config: &SimConfig) -> Self {
+        let limiter = config.limiter();
+        let (_, _, suffix) = render::window_terms(limiter.window_ms);
+        let used_weight_header = HeaderName::try_from(format!("x-mbx-used-weight-{suffix}"))
+            .unwrap_or(HeaderName::from_static("x-mbx-used-weight-1m"));
+        AppState {
+            universe: Universe::new(config.symbols, config.seed),
+            clock: SimClock::new(config.start_time.unwrap_or_else(real_now_ms), config.speed),
+            limiter: Mutex::new(WeightLimiter::new(limiter)),
+            faults: FaultInjector::new(config.fault_rates(), config.seed),
+            used_weight_header,
+        }
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/v3/ping", get(ping))
+        .route("/api/v3/time", get(time))
+        .route("/api/v3/exchangeInfo", get(exchange_info))
+        .route("/api/v3/ticker/24hr", get(ticker_24hr))
+        .route("/api/v3/klines", get(klines))
+        .route("/admin/now", get(admin_now))
+        .route("/admin/advance", post(admin_advance))
+        .with_state(state)
+}
+
+async fn ping(State(state): State<Arc<AppState>>) -> Response {
+    market_data(state, PING_WEIGHT, |_| Ok("{}".to_owned())).await
+}
+
+async fn time(State(state): State<Arc<AppState>>) -> Response {
+    market_data(state, TIME_WEIGHT, |state| {
+        to_json(&serde_json::json!({ "serverTime": state.clock.now_ms() }))
+    })
+    .await
+}
+
+async fn exchange_info(State(state): State<Arc<AppState>>) -> Response {
+    market_data(state, EXCHANGE_INFO_WEIGHT, |state| {
+        let limiter = state
+            .limiter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .config();
+        to_json(&render::exchange_info(
+            state.universe.all(),
+            limiter,
+            state.clock.now_ms(),
+        ))
+    })
+    .await
+}
+
+async fn ticker_24hr(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::parse(query.as_deref());
+    market_data(state, params::ticker_weight(&params), move |state| {
+        let request = params::ticker_request(&params)?;
+        let now = state.clock.now_ms();
+        let symbols: Vec<&Symbol> = match &request.selection {
+            Selection::One(name) => vec![lookup(&state.universe, name)?],
+            Selection::Many(names) => names
+                .iter()
+                .map(|name| lookup(&state.universe, name))
+                .collect::<Result<_, _>>()?,
+            Selection::All => state.universe.all().iter().collect(),
+        };
+        let stats = symbols
+            .into_iter()
+            .filter_map(|symbol| Some((symbol.name.as_str(), symbol.model.day_stats(now)?)));
+        let single = matches!(request.selection, Selection::One(_));
+        match (request.mini, single) {
+            (false, false) => to_json(
+                &stats
+                    .map(|(name, s)| render::full_ticker(name, &s))
+                    .collect::<Vec<_>>(),
+            ),
+            (true, false) => to_json(
+                &stats
+                    .map(|(name, s)| render::mini_ticker(name, &s))
+                    .collect::<Vec<_>>(),
+            ),
+            (false, true) => to_json(&stats.map(|(name, s)| render::full_ticker(name, &s)).next()),
+            (true, true) => to_json(&stats.map(|(name, s)| render::mini_ticker(name, &s)).next()),
+        }
+    })
+    .await
+}
+
+async fn klines(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::parse(query.as_deref());
+    market_data(state, KLINES_WEIGHT, move |state| {
+        let request = params::klines_request(&params)?;
+        let symbol = lookup(&state.universe, &request.symbol)?;
+        let now = state.clock.now_ms();
+        let candles = kline_indices(
+            request.interval,
+            request.start_time,
+            request.end_time,
+            request.limit,
+            now,
+        )
+        .map(|(first, last)| symbol.model.candles(request.interval, first, last, now))
+        .unwrap_or_default();
+        to_json(&candles.iter().map(render::kline).collect::<Vec<_>>())
+    })
+    .await
+}
+
+#[derive(Serialize)]
+struct Now {
+    now: i64,
+}
+
+async fn admin_now(State(state): State<Arc<AppState>>) -> Response {
+    json_response(
+        StatusCode::OK,
+        to_json(&Now {
+            now: state.clock.now_ms(),
+        }),
+    )
+}
+
+/// `POST /admin/advance?ms=N`: moves the market clock forward by N ms.
+async fn admin_advance(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::parse(query.as_deref());
+    let body = match params.get("ms").map(str::parse::<u64>) {
+        Some(Ok(ms)) => {
+            let now = state.clock.advance(ms);
+            tracing::info!(advanced_ms = ms, now, "market clock advanced");
+            to_json(&Now { now })
+        }
+        Some(Err(_)) => Err(BinanceError::invalid_value("ms")),
+        None => Err(BinanceError::mandatory("ms")),
+    };
+    json_response(StatusCode::OK, body)
+}
+
+fn lookup<'a>(universe: &'a Universe, name: &str) -> Result<&'a Symbol, BinanceError> {
+    universe.get(name).ok_or_else(BinanceError::invalid_symbol)
+}
+
+fn to_json(value: &impl Serialize) -> Result<String, BinanceError> {
+    serde_json::to_string(value).map_err(|error| internal_error(&error.to_string()))
+}
+
+fn internal_error(detail: &str) -> BinanceError {
+    tracing::error!(detail, "internal error");
+    BinanceError {
+        status: 500,
+        code: -1000,
+        msg: "An unknown error occurred while processing the request.".to_owned(),
+    }
+}
+
+/// The pipeline every market-data request goes through, in Binance's order: latency, weight
+/// admission (429/418), injected server errors, the body itself (computed off the async
+/// workers, as an all-symbols ticker is CPU work), then injected body damage.
+async fn market_data(
+    state: Arc<AppState>,
+    weight: u32,
+    produce: impl FnOnce(&AppState) -> Result<String, BinanceError> + Send + 'static,
+) -> Response {
+    let latency = state.faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let admission = state
+        .limiter
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .admit(real_now_ms(), weight);
+    let used = match admission {
+        Admission::Allowed { used } => used,
+        Admission::TooManyRequests {
+            used,
+            retry_after_secs,
+        } => {
+            tracing::info!(used, retry_after_secs, "429: request weight exceeded");
+            let limit = state
+                .limiter
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .config()
+                .limit;
+            let error = BinanceError {
+                status: 429,
+                code: -1003,
+                msg: format!(
+                    "Too much request weight used; current limit is {limit} request weight per window. Please use WebSocket Streams for live updates to avoid polling the API."
+                ),
+            };
+            return throttled(&state, used, retry_after_secs, error);
+        }
+        Admission::Banned {
+            used,
+            retry_after_secs,
+            until_ms,
+        } => {
+            tracing::warn!(used, retry_after_secs, "418: IP banned");
+            let error = BinanceError {
+                status: 418,
+                code: -1003,
+                msg: format!(
+                    "Way too much request weight used; IP banned until {until_ms}. Please use WebSocket Streams for live updates to avoid bans."
+                ),
+            };
+            return throttled(&state, used, retry_after_secs, error);
+        }
+    };
+    let faults = state.faults.next();
+    let body = if faults.server_error {
+        Err(internal_error("injected server error"))
+    } else {
+        let worker_state = Arc::clone(&state);
+        tokio::task::spawn_blocking(move || produce(&worker_state))
+            .await
+            .unwrap_or_else(|error| Err(internal_error(&error.to_string())))
+    };
+    let body = body.map(
+        |body| match (faults.truncated_body, faults.malformed_number) {
+            (true, _) => faults::truncate(&body),
+            (false, true) => faults::malform_number(&body).unwrap_or(body),
+            (false, false) => body,
+        },
+    );
+    with_used_weight(&state, json_response(StatusCode::OK, body), used)
+}
+
+fn throttled(state: &AppState, used: u32, retry_after_secs: u64, error: BinanceError) -> Response {
+    let mut response = with_used_weight(state, json_response(StatusCode::OK, Err(error)), used);
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
+}
+
+fn with_used_weight(state: &AppState, mut response: Response, used: u32) -> Response {
+    response
+        .headers_mut()
+        .insert(state.used_weight_header.clone(), HeaderValue::from(used));
+    response
+}
+
+/// A JSON response: `body` with `status`, or a Binance error body with the error's status.
+fn json_response(status: StatusCode, body: Result<String, BinanceError>) -> Response {
+    let (status, body) = match body {
+        Ok(body) => (status, body),
+        Err(error) => (
+            StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
+            serde_json::json!({ "code": error.code, "msg": error.msg }).to_string(),
+        ),
+    };
+    (
+        status,
+        [(CONTENT_TYPE, "application/json;charset=UTF-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn real_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
+}

@@ -1,0 +1,98 @@
+//! The simulator's configuration: one flag per setting, each also settable from the
+//! environment as `MARKET_SIM_<NAME>`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::faults::FaultRates;
+use crate::limiter::LimiterConfig;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "market-sim",
+    version,
+    about = "A Binance-compatible Spot REST simulator"
+)]
+pub struct SimConfig {
+    /// Address to listen on.
+    #[arg(long, env = "MARKET_SIM_LISTEN", default_value = "127.0.0.1:8089")]
+    pub listen: SocketAddr,
+    /// Number of listed symbols: well-known pairs (BTCUSDT, ETHUSDT, …) first, then
+    /// SYM0001USDT, SYM0002USDT, ….
+    #[arg(long, env = "MARKET_SIM_SYMBOLS", default_value_t = 400)]
+    pub symbols: usize,
+    /// Seed of every price path and fault draw: the same seed gives the same market.
+    #[arg(long, env = "MARKET_SIM_SEED", default_value_t = 42)]
+    pub seed: u64,
+    /// Market milliseconds per real millisecond: 1 is real time, 60 is a market minute per
+    /// second, 0 freezes the clock (it then moves only by POST /admin/advance).
+    #[arg(long, env = "MARKET_SIM_SPEED", default_value_t = 1.0, value_parser = non_negative)]
+    pub speed: f64,
+    /// Market time at start-up, in Unix milliseconds; the real time when not given.
+    #[arg(long, env = "MARKET_SIM_START_TIME")]
+    pub start_time: Option<i64>,
+    /// REQUEST_WEIGHT allowed per window, as listed in exchangeInfo (Binance: 6000).
+    #[arg(long, env = "MARKET_SIM_WEIGHT_LIMIT", default_value_t = 6000)]
+    pub weight_limit: u32,
+    /// Length of the weight window in real seconds (Binance: 60). Shorter windows make
+    /// rate-limit tests fast; exchangeInfo and the X-MBX-USED-WEIGHT-… header name follow it.
+    #[arg(long, env = "MARKET_SIM_WEIGHT_WINDOW_SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub weight_window_secs: u32,
+    /// Requests sent during a 429 period before the IP is banned with 418.
+    #[arg(long, env = "MARKET_SIM_BAN_AFTER", default_value_t = 5)]
+    pub ban_after: u32,
+    /// Length of a 418 ban in seconds (Binance's shortest is 120).
+    #[arg(long, env = "MARKET_SIM_BAN_SECS", default_value_t = 120)]
+    pub ban_secs: u32,
+    /// Latency added to every market-data response, in milliseconds.
+    #[arg(long, env = "MARKET_SIM_LATENCY_MS", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Share of market-data requests answered with HTTP 500 (0..=1).
+    #[arg(long, env = "MARKET_SIM_ERROR_RATE", default_value_t = 0.0, value_parser = rate)]
+    pub error_rate: f64,
+    /// Share of successful responses whose body is cut in half (0..=1).
+    #[arg(long, env = "MARKET_SIM_TRUNCATE_RATE", default_value_t = 0.0, value_parser = rate)]
+    pub truncate_rate: f64,
+    /// Share of successful responses with one decimal malformed, e.g. "4.00000200.4" (0..=1).
+    #[arg(long, env = "MARKET_SIM_MALFORMED_RATE", default_value_t = 0.0, value_parser = rate)]
+    pub malformed_rate: f64,
+    /// Log JSON lines instead of human-readable text.
+    #[arg(long, env = "MARKET_SIM_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl SimConfig {
+    pub fn limiter(&self) -> LimiterConfig {
+        LimiterConfig {
+            limit: self.weight_limit,
+            window_ms: i64::from(self.weight_window_secs) * 1000,
+            violations_before_ban: self.ban_after,
+            ban_ms: i64::from(self.ban_secs) * 1000,
+        }
+    }
+
+    pub fn fault_rates(&self) -> FaultRates {
+        FaultRates {
+            latency: Duration::from_millis(self.latency_ms),
+            server_error: self.error_rate,
+            truncated_body: self.truncate_rate,
+            malformed_number: self.malformed_rate,
+        }
+    }
+}
+
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value >= 0.0 && value.is_finite() => Ok(value),
+        _ => Err(format!("{text:?} is not a non-negative number")),
+    }
+}
+
+fn rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
+        _ => Err(format!("{text:?} is not a rate between 0 and 1")),
+    }
+}

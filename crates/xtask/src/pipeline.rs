@@ -29,17 +29,24 @@ pub async fn test(stack: &Stack, cargo_test_args: &[String]) -> anyhow::Result<E
     })
 }
 
-/// Builds the pipeline's binaries in release mode and runs them until Ctrl-C or SIGTERM.
+/// Where `--offline` runs the Binance simulator.
+const SIMULATOR_ADDRESS: &str = "127.0.0.1:8089";
+
+/// Builds the pipeline's binaries in release mode and runs them until Ctrl-C or SIGTERM: the
+/// consumer, the ingester, and with `offline` the Binance simulator the ingester then polls.
 pub async fn run(stack: &Stack, offline: bool) -> anyhow::Result<()> {
     ensure_debian_packages(&build_packages())?;
     services::up(stack).await?;
+    let mut binaries = vec!["cdc-consumer", "ingester"];
+    let mut environment = stack.client_environment();
     if offline {
-        anyhow::bail!(
-            "--offline needs the Binance simulator and the ingester (issue 4), which are not \
-             built yet"
-        );
+        binaries.insert(1, "market-sim");
+        environment.push(("MARKET_SIM_LISTEN".to_owned(), SIMULATOR_ADDRESS.to_owned()));
+        environment.push((
+            "BINANCE_BASE_URL".to_owned(),
+            format!("http://{SIMULATOR_ADDRESS}"),
+        ));
     }
-    let binaries = ["cdc-consumer"];
     let status = Command::new(cargo())
         .args(["build", "--release"])
         .args(binaries.iter().flat_map(|name| ["--bin", name]))
@@ -52,7 +59,7 @@ pub async fn run(stack: &Stack, offline: bool) -> anyhow::Result<()> {
     for binary in binaries {
         let path = stack.workspace_root.join("target/release").join(binary);
         let child = Command::new(&path)
-            .envs(stack.client_environment())
+            .envs(environment.iter().cloned())
             .stdin(Stdio::null())
             .spawn()
             .with_context(|| format!("cannot start {}", path.display()))?;
@@ -60,12 +67,11 @@ pub async fn run(stack: &Stack, offline: bool) -> anyhow::Result<()> {
         children.push(child);
     }
     wait_for_shutdown_signal().await?;
-    for child in &mut children {
+    // Stop the producers of data first, the consumer last, so it drains what they wrote.
+    for child in children.iter_mut().rev() {
         if let Ok(pid) = i32::try_from(child.id()) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         }
-    }
-    for child in &mut children {
         let status = child.wait()?;
         tracing::info!("pid {} exited with {status}", child.id());
     }

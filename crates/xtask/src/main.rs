@@ -10,6 +10,7 @@
 //! needs to build (see `install::ensure_build_prerequisites`).
 
 mod config;
+mod fixtures;
 mod install;
 mod pipeline;
 mod process;
@@ -48,6 +49,9 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         cargo_test_args: Vec<String>,
     },
+    /// Record the real Debezium connector's messages for every column type into the decoder's
+    /// test fixtures (crates/debezium/tests/fixtures/).
+    CaptureFixtures,
     /// Run the pipeline natively (stack, ingester, consumer) until Ctrl-C.
     Run {
         /// Poll the bundled Binance simulator instead of the real Binance API.
@@ -113,6 +117,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return pipeline::test(&stack, &cargo_test_args).await;
         }
         Command::Run { offline } => pipeline::run(&stack, offline).await?,
+        Command::CaptureFixtures => {
+            services::up(&stack).await?;
+            fixtures::capture(&stack).await?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! Decoding tests over whole Debezium messages, built by `envelope` from a list of column
 //! schemas and payload values so each test shows only what it is about.
 
+mod captured;
 mod decimals;
 mod envelope;
 mod types;

@@ -85,20 +85,33 @@ pub async fn probe(stack: &Stack) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates or updates the connector (PUT is idempotent), then waits until the connector and
-/// its task run, reporting Connect's own trace when one failed.
+/// Registers the pipeline's connector from `CONNECTOR_FILE`.
 pub async fn register_connector(stack: &Stack) -> anyhow::Result<()> {
+    let (name, config) = read_connector_file(stack)?;
+    register(stack, &name, &config).await
+}
+
+/// The connector's name and config from `CONNECTOR_FILE`.
+pub fn read_connector_file(stack: &Stack) -> anyhow::Result<(String, Value)> {
     let path = stack.workspace_root.join(CONNECTOR_FILE);
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let definition: Value = serde_json::from_str(&text)
+    let mut definition: Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", path.display()))?;
     let name = definition["name"]
         .as_str()
-        .with_context(|| format!("{} has no \"name\"", path.display()))?;
+        .with_context(|| format!("{} has no \"name\"", path.display()))?
+        .to_owned();
     let config = definition
-        .get("config")
+        .get_mut("config")
+        .map(Value::take)
         .with_context(|| format!("{} has no \"config\"", path.display()))?;
+    Ok((name, config))
+}
+
+/// Creates or updates a connector (PUT is idempotent), then waits until the connector and its
+/// task run, reporting Connect's own trace when one failed.
+pub async fn register(stack: &Stack, name: &str, config: &Value) -> anyhow::Result<()> {
     let url = format!("{}/connectors/{name}", stack.connect_url());
     let response = http()
         .put(format!("{url}/config"))
@@ -116,6 +129,54 @@ pub async fn register_connector(stack: &Stack) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("connector {name}"))?;
     tracing::info!("connector {name} is running");
+    Ok(())
+}
+
+/// Creates a connector that starts from nothing: created stopped, its stored source offsets (left
+/// by an earlier connector of the same name) deleted, then resumed. A scratch connector reusing
+/// a name would otherwise resume from a WAL position whose slot is gone.
+pub async fn register_fresh(stack: &Stack, name: &str, config: &Value) -> anyhow::Result<()> {
+    delete(stack, name).await?;
+    let base = format!("{}/connectors", stack.connect_url());
+    let definition =
+        serde_json::json!({"name": name, "config": config, "initial_state": "STOPPED"});
+    let response = http().post(&base).json(&definition).send().await?;
+    if !response.status().is_success() {
+        let status = response.status();
+        bail!(
+            "Kafka Connect refused connector {name}: {status} {}",
+            response.text().await?
+        );
+    }
+    let url = format!("{base}/{name}");
+    let response = http().delete(format!("{url}/offsets")).send().await?;
+    if !response.status().is_success() {
+        let status = response.status();
+        bail!(
+            "cannot reset the offsets of {name}: {status} {}",
+            response.text().await?
+        );
+    }
+    http()
+        .put(format!("{url}/resume"))
+        .send()
+        .await?
+        .error_for_status()?;
+    wait_for_connector_running(&url, stack.startup_timeout)
+        .await
+        .with_context(|| format!("connector {name}"))
+}
+
+/// Removes a connector; Connect stops its task before answering.
+pub async fn delete(stack: &Stack, name: &str) -> anyhow::Result<()> {
+    let url = format!("{}/connectors/{name}", stack.connect_url());
+    let response = http().delete(url).send().await?;
+    if !response.status().is_success() && response.status() != reqwest::StatusCode::NOT_FOUND {
+        bail!(
+            "Kafka Connect refused to delete {name}: {}",
+            response.status()
+        );
+    }
     Ok(())
 }
 

@@ -2,9 +2,9 @@
 //! `up`, `down`, `status` and `logs` commands over all of them.
 
 mod cassandra;
-mod connect;
+pub mod connect;
 mod kafka;
-mod postgres;
+pub mod postgres;
 
 use std::time::Duration;
 

@@ -96,7 +96,8 @@ fn initialise_cluster(
     result.map(drop)
 }
 
-async fn connect(stack: &Stack, database: &str) -> anyhow::Result<tokio_postgres::Client> {
+/// A superuser connection to `database`.
+pub async fn connect(stack: &Stack, database: &str) -> anyhow::Result<tokio_postgres::Client> {
     let url = format!(
         "host=127.0.0.1 port={} user=postgres password={} dbname={database} connect_timeout=5",
         stack.pg_port, stack.pg_superuser_password

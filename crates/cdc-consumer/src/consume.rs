@@ -24,11 +24,13 @@ use tracing::Instrument;
 use crate::mapping::plan_writes;
 use crate::sink::CassandraSink;
 
-pub struct KafkaSettings {
+pub struct ConsumeSettings {
     pub brokers: String,
     pub group_id: String,
     pub topics: Vec<String>,
     pub dead_letter_topic: String,
+    /// Decode messages without a schema too (see `Decoder::accept_schemaless`).
+    pub accept_schemaless: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +76,7 @@ impl ConsumerContext for LoggingContext {
 
 type LoggingConsumer = StreamConsumer<LoggingContext>;
 
-fn create_consumer(settings: &KafkaSettings) -> Result<LoggingConsumer, ConsumeError> {
+fn create_consumer(settings: &ConsumeSettings) -> Result<LoggingConsumer, ConsumeError> {
     let consumer: LoggingConsumer = ClientConfig::new()
         .set("bootstrap.servers", &settings.brokers)
         .set("group.id", &settings.group_id)
@@ -92,7 +94,7 @@ fn create_consumer(settings: &KafkaSettings) -> Result<LoggingConsumer, ConsumeE
     Ok(consumer)
 }
 
-fn create_producer(settings: &KafkaSettings) -> Result<FutureProducer, ConsumeError> {
+fn create_producer(settings: &ConsumeSettings) -> Result<FutureProducer, ConsumeError> {
     ClientConfig::new()
         .set("bootstrap.servers", &settings.brokers)
         .set("enable.idempotence", "true")
@@ -102,13 +104,13 @@ fn create_producer(settings: &KafkaSettings) -> Result<FutureProducer, ConsumeEr
 
 /// Consumes until `shutdown`, then commits what has been written and returns.
 pub async fn run(
-    settings: &KafkaSettings,
+    settings: &ConsumeSettings,
     sink: &CassandraSink,
     shutdown: &CancellationToken,
 ) -> Result<(), ConsumeError> {
     let consumer = create_consumer(settings)?;
     let dead_letters = create_producer(settings)?;
-    let mut decoder = Decoder::new();
+    let mut decoder = Decoder::new().accept_schemaless(settings.accept_schemaless);
     tracing::info!(topics = ?settings.topics, group = %settings.group_id, "consuming");
     loop {
         let message = tokio::select! {
@@ -170,7 +172,7 @@ async fn handle(
     decoder: &mut Decoder,
     sink: &CassandraSink,
     dead_letters: &FutureProducer,
-    settings: &KafkaSettings,
+    settings: &ConsumeSettings,
     shutdown: &CancellationToken,
 ) -> Result<(), Interrupted> {
     let planned = match decoder.decode(message.payload()) {

@@ -8,13 +8,15 @@ use std::io::{self, BufRead, Write};
 use debezium::{Decoder, to_json_line};
 
 /// Decodes every line of `input` to `output`, reporting bad lines to `errors`; returns how many
-/// lines could not be decoded. An empty line or `null` is a tombstone.
+/// lines could not be decoded. An empty line or `null` is a tombstone. `accept_schemaless`
+/// as in `Decoder::accept_schemaless`.
 pub fn decode_lines(
     input: impl BufRead,
+    accept_schemaless: bool,
     mut output: impl Write,
     mut errors: impl Write,
 ) -> io::Result<usize> {
-    let mut decoder = Decoder::new();
+    let mut decoder = Decoder::new().accept_schemaless(accept_schemaless);
     let mut failed = 0;
     for (index, line) in input.lines().enumerate() {
         let line = line?;
@@ -38,7 +40,7 @@ mod tests {
     fn bad_lines_are_reported_with_their_number_and_the_rest_decode() {
         let input = "\nnull\n{broken\n";
         let (mut output, mut errors) = (Vec::new(), Vec::new());
-        let failed = decode_lines(input.as_bytes(), &mut output, &mut errors).unwrap();
+        let failed = decode_lines(input.as_bytes(), false, &mut output, &mut errors).unwrap();
         assert_eq!(failed, 1);
         assert_eq!(
             String::from_utf8(output).unwrap(),

@@ -4,7 +4,7 @@
 //! Ctrl-C stops polling, lets the message in hand finish, commits, and exits 0.
 
 use anyhow::Context;
-use cdc_consumer::consume::{self, KafkaSettings};
+use cdc_consumer::consume::{self, ConsumeSettings};
 use cdc_consumer::sink::CassandraSink;
 use clap::Parser;
 
@@ -37,6 +37,11 @@ struct Config {
         default_value = "crypto.dead-letter"
     )]
     dead_letter_topic: String,
+    /// Also accept messages without a schema. Only for a connector whose decimals are strings
+    /// or doubles (`decimal.handling.mode=string|double`); in the default precise mode a
+    /// decimal's scale is only in the schema.
+    #[arg(long, env = "CONSUMER_ACCEPT_SCHEMALESS")]
+    accept_schemaless: bool,
     /// Cassandra contact points (host:port), comma-separated.
     #[arg(
         long,
@@ -66,7 +71,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     if let Some(Command::Decode { file }) = &config.command {
-        return decode(file.as_deref());
+        return decode(file.as_deref(), config.accept_schemaless);
     }
     service::init_logging(&config.log_format, "info,scylla=warn");
     let shutdown = service::shutdown_on_signals();
@@ -77,11 +82,12 @@ async fn main() -> anyhow::Result<()> {
             Err(cdc_consumer::sink::SinkError::Cancelled) => return Ok(()),
             Err(error) => return Err(error).context("connecting to Cassandra"),
         };
-    let kafka = KafkaSettings {
+    let kafka = ConsumeSettings {
         brokers: config.kafka_brokers,
         group_id: config.group_id,
         topics: config.topics,
         dead_letter_topic: config.dead_letter_topic,
+        accept_schemaless: config.accept_schemaless,
     };
     consume::run(&kafka, &sink, &shutdown)
         .await
@@ -89,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Exits non-zero when any line failed, after decoding all the others.
-fn decode(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+fn decode(file: Option<&std::path::Path>, accept_schemaless: bool) -> anyhow::Result<()> {
     let input: Box<dyn std::io::BufRead> = match file {
         None => Box::new(std::io::stdin().lock()),
         Some(path) if path.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
@@ -99,6 +105,7 @@ fn decode(file: Option<&std::path::Path>) -> anyhow::Result<()> {
     };
     let failed = cdc_consumer::decode_lines::decode_lines(
         input,
+        accept_schemaless,
         std::io::stdout().lock(),
         std::io::stderr().lock(),
     )?;

@@ -6,7 +6,7 @@
 //! both come from that description, so adding a table is adding an entry.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use debezium::{ChangeEvent, Op, Row, Value};
+use debezium::{ChangeEvent, ExactDecimal, Op, Row, Value};
 use scylla::value::{CqlDate, CqlDecimal, CqlTimestamp, CqlValue};
 
 /// How a Cassandra column gets its value from the PostgreSQL row.
@@ -283,16 +283,31 @@ fn bigint(value: &Value) -> Result<CqlValue, String> {
 }
 
 /// Debezium's unscaled bytes are Cassandra's `decimal` encoding already: no conversion, no loss.
+/// A connector in `decimal.handling.mode=string` sends the exact text instead, which is parsed;
+/// in `double` mode the double's shortest exact rendering is taken (the connector already
+/// rounded it, so that mode is not exact).
 fn decimal_value(value: &Value) -> Result<CqlValue, String> {
-    match value {
-        Value::Decimal(decimal) => Ok(CqlValue::Decimal(
-            CqlDecimal::from_signed_be_bytes_slice_and_exponent(
-                decimal.unscaled_be_bytes(),
-                decimal.scale(),
-            ),
-        )),
-        other => Err(format!("expected a decimal, found {other:?}")),
-    }
+    let parsed;
+    let decimal = match value {
+        Value::Decimal(decimal) => decimal,
+        Value::String(text) => {
+            parsed =
+                ExactDecimal::parse(text).ok_or_else(|| format!("{text:?} is not a decimal"))?;
+            &parsed
+        }
+        Value::Float(number) if number.is_finite() => {
+            parsed = ExactDecimal::parse(&number.to_string())
+                .ok_or_else(|| format!("{number} is not a decimal"))?;
+            &parsed
+        }
+        other => return Err(format!("expected a decimal, found {other:?}")),
+    };
+    Ok(CqlValue::Decimal(
+        CqlDecimal::from_signed_be_bytes_slice_and_exponent(
+            decimal.unscaled_be_bytes(),
+            decimal.scale(),
+        ),
+    ))
 }
 
 /// Cassandra timestamps have millisecond precision; finer digits are dropped.
@@ -415,6 +430,34 @@ mod tests {
             &None,
             "a column the row lacks is null"
         );
+    }
+
+    /// The (minimal two's-complement bytes, scale) Cassandra receives for a decimal value.
+    fn cql_decimal_parts(value: Value) -> (Vec<u8>, i32) {
+        match decimal_value(&value) {
+            Ok(CqlValue::Decimal(decimal)) => {
+                let (bytes, scale) = decimal.as_signed_be_bytes_slice_and_exponent();
+                (bytes.to_vec(), scale)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn decimals_in_string_and_double_handling_modes() {
+        // -10379397000000 = 0xF68F_5BBA_94C0 as 48-bit two's complement.
+        let expected = (vec![0xf6, 0x8f, 0x5b, 0xba, 0x94, 0xc0], 8);
+        assert_eq!(
+            cql_decimal_parts(Value::String("-103793.97000000".into())),
+            expected
+        );
+        assert_eq!(cql_decimal_parts(Value::Float(0.25)), (vec![25], 2));
+        assert!(
+            decimal_value(&Value::String("12.3.4".into()))
+                .unwrap_err()
+                .contains("12.3.4")
+        );
+        assert!(decimal_value(&Value::Float(f64::NAN)).is_err());
     }
 
     #[test]

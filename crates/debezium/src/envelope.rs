@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 
 use crate::error::DecodeError;
 use crate::schema::{EnvelopeSchema, FieldSchema, Kind};
-use crate::value::{Row, decode_row};
+use crate::value::{Row, decode_row, plain_row};
 
 /// What one Kafka message says.
 // Returned by value once per message and consumed at once: boxing would only add an allocation.
@@ -129,11 +129,24 @@ struct Payload {
 #[derive(Default)]
 pub struct Decoder {
     schemas: HashMap<String, Arc<EnvelopeSchema>>,
+    accept_schemaless: bool,
 }
 
 impl Decoder {
+    /// A decoder that requires the schema in every message (`schemas.enable=true`).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// With `accept` true, also reads messages without a schema, taking their values as plain JSON.
+    /// Only right when the connector sends decimals as strings or doubles
+    /// (`decimal.handling.mode=string|double`): a precise decimal's scale is only in the schema,
+    /// and without it its base64 bytes would pass for a string.
+    pub fn accept_schemaless(self, accept: bool) -> Self {
+        Self {
+            accept_schemaless: accept,
+            ..self
+        }
     }
 
     /// Decodes one message value; `None`, empty, or `null` is a tombstone.
@@ -148,10 +161,17 @@ impl Decoder {
         let message: Message =
             serde_json::from_slice(bytes).map_err(|error| DecodeError::Json(error.to_string()))?;
         let schema = match message.schema {
-            Some(raw) if raw.get() != "null" => self.schema(raw.get())?,
+            Some(raw) if raw.get() != "null" => Some(self.schema(raw.get())?),
+            _ if self.accept_schemaless => None,
             _ => return Err(DecodeError::MissingSchema),
         };
-        let payload = message.payload.ok_or(DecodeError::MissingPayload)?;
+        let payload = match message.payload {
+            Some(payload) => payload,
+            // Without schemas, the JSON converter writes the envelope itself, unwrapped.
+            None if schema.is_none() => serde_json::from_slice(bytes)
+                .map_err(|error| DecodeError::Json(error.to_string()))?,
+            None => return Err(DecodeError::MissingPayload),
+        };
         let op = Op::parse(
             payload
                 .op
@@ -163,8 +183,16 @@ impl Decoder {
         })?;
         Ok(Change::Event(ChangeEvent {
             op,
-            before: row(schema.before.as_ref(), payload.before.as_ref(), "before")?,
-            after: row(schema.after.as_ref(), payload.after.as_ref(), "after")?,
+            before: row(
+                schema.as_deref().map(|s| &s.before),
+                payload.before.as_ref(),
+                "before",
+            )?,
+            after: row(
+                schema.as_deref().map(|s| &s.after),
+                payload.after.as_ref(),
+                "after",
+            )?,
             source,
             ts_ms: payload.ts_ms,
         }))
@@ -180,16 +208,20 @@ impl Decoder {
     }
 }
 
-/// The before or after image: absent or null means no row.
+/// The before or after image: absent or null means no row. `schema` is `None` for a schemaless
+/// message, `Some(None)` when the message's schema does not describe this image.
 fn row(
-    schema: Option<&FieldSchema>,
+    schema: Option<&Option<FieldSchema>>,
     json: Option<&Json>,
     path: &str,
 ) -> Result<Option<Row>, DecodeError> {
     let Some(json) = json.filter(|json| !json.is_null()) else {
         return Ok(None);
     };
-    let schema = schema.ok_or_else(|| DecodeError::InvalidSchema {
+    let Some(schema) = schema else {
+        return plain_row(json, path).map(Some);
+    };
+    let schema = schema.as_ref().ok_or_else(|| DecodeError::InvalidSchema {
         path: path.to_owned(),
         reason: "the payload has a row but the schema does not describe it".to_owned(),
     })?;

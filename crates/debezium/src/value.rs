@@ -179,6 +179,40 @@ pub fn decode_row(fields: &[FieldSchema], json: &Json, path: &str) -> Result<Row
     Ok(Row { columns })
 }
 
+/// A row of a message without a schema: each value as its JSON type says. Decimals must be
+/// strings or doubles for this to be right (see `Decoder::accepting_schemaless`).
+pub fn plain_row(json: &Json, path: &str) -> Result<Row, DecodeError> {
+    let object = json.as_object().ok_or_else(|| DecodeError::InvalidValue {
+        path: path.to_owned(),
+        declared: "struct (no schema)".to_owned(),
+        reason: format!("expected an object, found {}", truncated(json)),
+    })?;
+    Ok(object
+        .iter()
+        .map(|(name, value)| (name.clone(), plain_value(value)))
+        .collect())
+}
+
+fn plain_value(json: &Json) -> Value {
+    match json {
+        Json::Null => Value::Null,
+        Json::Bool(flag) => Value::Bool(*flag),
+        Json::Number(number) => match number.as_i64() {
+            Some(integer) => Value::Int(integer),
+            None => Value::Float(number.as_f64().unwrap_or(f64::NAN)),
+        },
+        Json::String(text) if text == UNAVAILABLE_PLACEHOLDER => Value::Unavailable,
+        Json::String(text) => Value::String(text.clone()),
+        Json::Object(object) => Value::Row(
+            object
+                .iter()
+                .map(|(name, value)| (name.clone(), plain_value(value)))
+                .collect(),
+        ),
+        Json::Array(_) => Value::Structured(json.to_string()),
+    }
+}
+
 fn base64_bytes(json: &Json) -> Result<Vec<u8>, String> {
     let text = json
         .as_str()

@@ -102,3 +102,26 @@ fn json_lines_show_exact_values_in_schema_order() {
         r#"{"op":"tombstone"}"#
     );
 }
+
+#[test]
+fn schemaless_messages_decode_only_when_asked_and_decimals_stay_text() {
+    let schemaless = br#"{"before":null,"after":{"symbol":"BTCUSDT","last_price":"103793.97000000","trades":7},
+        "source":{"schema":"public","table":"ticker_24h","ts_ms":1762266037123},"op":"c","ts_ms":1}"#;
+    assert_eq!(
+        Decoder::new().decode(Some(schemaless)),
+        Err(DecodeError::MissingSchema)
+    );
+    let Ok(Change::Event(event)) = Decoder::new()
+        .accept_schemaless(true)
+        .decode(Some(schemaless))
+    else {
+        panic!()
+    };
+    let after = event.after.unwrap();
+    assert_eq!(
+        after.get("last_price"),
+        Some(&debezium::Value::String("103793.97000000".into()))
+    );
+    assert_eq!(after.get("trades"), Some(&debezium::Value::Int(7)));
+    assert_eq!(event.source.qualified_table(), "public.ticker_24h");
+}

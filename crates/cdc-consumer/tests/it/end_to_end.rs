@@ -2,14 +2,13 @@
 //! values, through the real Debezium connector and Kafka; an UPDATE follows them.
 
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bigdecimal::BigDecimal;
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
 use scylla::value::CqlDate;
 
-use crate::{RunningConsumer, required_env, unique_suffix};
+use crate::{RunningConsumer, cassandra, eventually, postgres, unique_suffix};
 
 /// How long a change may take from PostgreSQL commit to Cassandra before the test fails. Far
 /// above the latency target: this bounds a correctness test, it does not measure speed.
@@ -22,23 +21,6 @@ const LAST_PRICE: &str = "0.00000001";
 const VOLUME: &str = "1234567890123.45678901";
 const QUOTE_VOLUME: &str = "0";
 const UPDATED_LAST_PRICE: &str = "98765.43210000";
-
-async fn postgres() -> tokio_postgres::Client {
-    let (client, connection) =
-        tokio_postgres::connect(&required_env("PG_URL"), tokio_postgres::NoTls)
-            .await
-            .expect("cannot connect to PostgreSQL as the ingester role");
-    tokio::spawn(connection);
-    client
-}
-
-async fn cassandra() -> Session {
-    SessionBuilder::new()
-        .known_node(required_env("CASSANDRA_NODES"))
-        .build()
-        .await
-        .expect("cannot connect to Cassandra")
-}
 
 type TickerColumns = (
     Option<BigDecimal>,
@@ -73,19 +55,12 @@ async fn wait_for_row(
     what: &str,
     accept: impl Fn(&TickerColumns) -> bool,
 ) -> TickerColumns {
-    let started = Instant::now();
-    loop {
-        if let Some(row) = cassandra_row(session, symbol, day).await {
-            if accept(&row) {
-                return row;
-            }
-        }
-        assert!(
-            started.elapsed() < ARRIVAL_BOUND,
-            "{what}: not in Cassandra after {ARRIVAL_BOUND:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(ARRIVAL_BOUND, what, || async {
+        cassandra_row(session, symbol, day)
+            .await
+            .filter(|row| accept(row))
+    })
+    .await
 }
 
 fn decimal(text: &str) -> BigDecimal {

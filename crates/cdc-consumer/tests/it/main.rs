@@ -4,6 +4,7 @@
 //! They need the stack and fail loudly without it; the connection settings come from the
 //! environment `cargo xtask test` sets (`PG_URL`, `KAFKA_BROKERS`, `CASSANDRA_NODES`).
 
+mod delivery;
 mod end_to_end;
 
 use std::process::{Child, Command};
@@ -26,9 +27,14 @@ pub struct RunningConsumer {
 impl RunningConsumer {
     /// Starts the consumer in a consumer group of its own, so it reads every topic from the start.
     pub fn start(test_name: &str) -> Self {
-        let group = format!("it-{test_name}-{}", unique_suffix());
+        Self::start_in_group(&format!("it-{test_name}-{}", unique_suffix()), &[])
+    }
+
+    /// Starts the consumer in `group`, with extra environment settings.
+    pub fn start_in_group(group: &str, environment: &[(&str, &str)]) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_cdc-consumer"))
             .env("CONSUMER_GROUP_ID", group)
+            .envs(environment.iter().copied())
             .env("KAFKA_BROKERS", required_env("KAFKA_BROKERS"))
             .env("CASSANDRA_NODES", required_env("CASSANDRA_NODES"))
             .env("RUST_LOG", "warn")
@@ -37,11 +43,19 @@ impl RunningConsumer {
         Self { child }
     }
 
-    /// Sends SIGTERM and returns whether the consumer then exited cleanly.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    /// Sends SIGTERM and returns how the consumer then exited.
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.signal(nix::sys::signal::Signal::SIGTERM)
+    }
+
+    /// SIGKILL: no chance to commit or clean up, as in a crash or an OOM kill.
+    pub fn kill_hard(self) -> std::process::ExitStatus {
+        self.signal(nix::sys::signal::Signal::SIGKILL)
+    }
+
+    fn signal(mut self, signal: nix::sys::signal::Signal) -> std::process::ExitStatus {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
-            .expect("cannot signal cdc-consumer");
+        nix::sys::signal::kill(pid, signal).expect("cannot signal cdc-consumer");
         self.child.wait().expect("cdc-consumer did not exit")
     }
 }
@@ -60,4 +74,38 @@ pub fn unique_suffix() -> String {
         .unwrap()
         .as_nanos();
     format!("{}{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// A connection as the `ingester` role, which may write the market-data tables.
+pub async fn postgres() -> tokio_postgres::Client {
+    let (client, connection) =
+        tokio_postgres::connect(&required_env("PG_URL"), tokio_postgres::NoTls)
+            .await
+            .expect("cannot connect to PostgreSQL as the ingester role");
+    tokio::spawn(connection);
+    client
+}
+
+pub async fn cassandra() -> scylla::client::session::Session {
+    scylla::client::session_builder::SessionBuilder::new()
+        .known_node(required_env("CASSANDRA_NODES"))
+        .build()
+        .await
+        .expect("cannot connect to Cassandra")
+}
+
+/// Polls `probe` every 100 ms until it yields a value, failing the test with `what` after `bound`.
+pub async fn eventually<T, F, Fut>(bound: std::time::Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(started.elapsed() < bound, "{what}: not within {bound:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

@@ -1,0 +1,158 @@
+//! Delivery guarantees on the real stack: poison messages go to the dead-letter topic without
+//! stopping the stream, and a consumer killed with SIGKILL loses nothing once restarted.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use scylla::client::session::Session;
+use scylla::value::CqlDate;
+
+use crate::{RunningConsumer, cassandra, eventually, postgres, required_env, unique_suffix};
+
+const TICKER_TOPIC: &str = "crypto.public.ticker_24h";
+const BOUND: Duration = Duration::from_secs(120);
+/// 2025-11-05 as a CQL date (days from 2^31 before the epoch).
+const DAY: CqlDate = CqlDate((1u32 << 31) + 20397);
+
+/// Inserts tickers `first..first + count` for `symbol`, one second of close_time apart on DAY.
+async fn insert_tickers(postgres: &tokio_postgres::Client, symbol: &str, first: i32, count: i32) {
+    postgres
+        .execute(
+            "INSERT INTO ticker_24h (symbol, last_price, close_time)
+             SELECT $1, n * 0.00000001, TIMESTAMPTZ '2025-11-05T00:00:00Z' + n * INTERVAL '1 second'
+             FROM generate_series($2::int, $3::int) AS n",
+            &[&symbol, &first, &(first + count - 1)],
+        )
+        .await
+        .expect("insert as the ingester role failed");
+}
+
+async fn cassandra_count(session: &Session, symbol: &str) -> i64 {
+    let rows = session
+        .query_unpaged(
+            "SELECT COUNT(*) FROM crypto_data.ticker_24h WHERE symbol = ? AND day = ?",
+            (symbol, DAY),
+        )
+        .await
+        .expect("Cassandra count failed")
+        .into_rows_result()
+        .expect("not a rows result");
+    rows.single_row::<(i64,)>().expect("no count").0
+}
+
+#[tokio::test]
+async fn poison_messages_go_to_the_dead_letter_topic_and_the_stream_goes_on() {
+    let suffix = unique_suffix();
+    let dead_letter_topic = format!("it.dead-letter.{suffix}");
+    let poison_key = format!("poison-{suffix}");
+    let symbol = format!("DLQ{suffix}USDT");
+    let consumer = RunningConsumer::start_in_group(
+        &format!("it-poison-{suffix}"),
+        &[("CONSUMER_DEAD_LETTER_TOPIC", &dead_letter_topic)],
+    );
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
+        .create()
+        .expect("cannot create a producer");
+    let poison = FutureRecord::to(TICKER_TOPIC)
+        .key(&poison_key)
+        .payload("{\"not\": \"a Debezium message\"");
+    producer
+        .send(poison, Duration::from_secs(10))
+        .await
+        .expect("cannot produce the poison message");
+    // A real change after the poison, in the same partition.
+    let postgres = postgres().await;
+    insert_tickers(&postgres, &symbol, 1, 1).await;
+    let session = cassandra().await;
+    eventually(BOUND, "the change after the poison message", || async {
+        (cassandra_count(&session, &symbol).await == 1).then_some(())
+    })
+    .await;
+
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
+        .set("group.id", format!("it-dead-letter-reader-{suffix}"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("cannot create a consumer");
+    reader
+        .subscribe(&[&dead_letter_topic])
+        .expect("cannot subscribe to the dead-letter topic");
+    let dead_letter = tokio::time::timeout(BOUND, async {
+        loop {
+            if let Ok(message) = reader.recv().await {
+                if message.key() == Some(poison_key.as_bytes()) {
+                    return message.detach();
+                }
+            }
+        }
+    })
+    .await
+    .expect("the poison message did not reach the dead-letter topic");
+    let headers = dead_letter
+        .headers()
+        .expect("the dead letter has no headers");
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|header| header.key == name)
+            .and_then(|header| header.value)
+            .map(|value| String::from_utf8_lossy(value).into_owned())
+            .unwrap_or_else(|| panic!("no {name} header"))
+    };
+    assert!(
+        header("dlq.error").contains("not valid JSON"),
+        "{}",
+        header("dlq.error")
+    );
+    assert_eq!(header("dlq.source.topic"), TICKER_TOPIC);
+    assert_eq!(header("dlq.source.partition"), "0");
+    assert!(header("dlq.source.offset").parse::<i64>().is_ok());
+    assert_eq!(
+        dead_letter.payload(),
+        Some(&b"{\"not\": \"a Debezium message\""[..])
+    );
+
+    assert!(consumer.terminate().success());
+}
+
+#[tokio::test]
+async fn a_consumer_killed_mid_stream_loses_nothing() {
+    let suffix = unique_suffix();
+    let group = format!("it-sigkill-{suffix}");
+    let symbol = format!("KILL{suffix}USDT");
+    let postgres = postgres().await;
+    let session = cassandra().await;
+
+    let first = RunningConsumer::start_in_group(&group, &[]);
+    for batch in 0..10 {
+        insert_tickers(&postgres, &symbol, batch * 20 + 1, 20).await;
+    }
+    eventually(BOUND, "the first rows", || async {
+        (cassandra_count(&session, &symbol).await >= 60).then_some(())
+    })
+    .await;
+    let killed = first.kill_hard();
+    assert!(
+        !killed.success(),
+        "SIGKILL should end the consumer abnormally"
+    );
+
+    insert_tickers(&postgres, &symbol, 201, 100).await;
+    let second = RunningConsumer::start_in_group(&group, &[]);
+    eventually(BOUND, "all 300 rows after the restart", || async {
+        (cassandra_count(&session, &symbol).await == 300).then_some(())
+    })
+    .await;
+    assert!(second.terminate().success());
+    assert_eq!(
+        cassandra_count(&session, &symbol).await,
+        300,
+        "no row lost or duplicated"
+    );
+}

@@ -1,5 +1,11 @@
 //! What every binary of the pipeline does the same way: logging set up from `RUST_LOG` and a
-//! format flag, and a shutdown token cancelled by SIGTERM (`docker stop`) or SIGINT (Ctrl-C).
+//! format flag, a shutdown token cancelled by SIGTERM (`docker stop`) or SIGINT (Ctrl-C), and
+//! the `/metrics` and `/healthz` endpoints.
+
+mod http;
+
+pub use http::{Health, serve_operations};
+pub use prometheus_client;
 
 use tokio_util::sync::CancellationToken;
 

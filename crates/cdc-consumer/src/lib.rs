@@ -4,9 +4,11 @@
 //! - [`mapping`]: pure — which Cassandra table, key and values a PostgreSQL change becomes.
 //! - [`sink`]: Cassandra IO — prepared statements, retries while Cassandra is away.
 //! - [`consume`]: Kafka IO — the consume loop, at-least-once offsets, the dead-letter topic.
+//! - [`metrics`]: what `/metrics` reports.
 //! - [`decode_lines`]: the `decode` subcommand, for reading raw Kafka messages.
 
 pub mod consume;
 pub mod decode_lines;
 pub mod mapping;
+pub mod metrics;
 pub mod sink;

@@ -4,7 +4,8 @@
 //! Ctrl-C stops polling, lets the message in hand finish, commits, and exits 0.
 
 use anyhow::Context;
-use cdc_consumer::consume::{self, ConsumeSettings};
+use cdc_consumer::consume::{self, ConsumeSettings, Observability};
+use cdc_consumer::metrics::ConsumerMetrics;
 use cdc_consumer::sink::CassandraSink;
 use clap::Parser;
 
@@ -53,6 +54,13 @@ struct Config {
     /// Cassandra keyspace holding the replicated tables.
     #[arg(long, env = "CASSANDRA_KEYSPACE", default_value = "crypto_data")]
     keyspace: String,
+    /// Where to serve `/metrics` (Prometheus) and `/healthz`.
+    #[arg(
+        long,
+        env = "CONSUMER_METRICS_LISTEN",
+        default_value = "127.0.0.1:9102"
+    )]
+    metrics_listen: std::net::SocketAddr,
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = service::LOG_FORMATS)]
     log_format: String,
@@ -76,6 +84,20 @@ async fn main() -> anyhow::Result<()> {
     service::init_logging(&config.log_format, "info,scylla=warn");
     let shutdown = service::shutdown_on_signals();
 
+    let mut registry = prometheus_client::registry::Registry::default();
+    let observability = Observability {
+        metrics: std::sync::Arc::new(ConsumerMetrics::register(&mut registry)),
+        health: service::Health::starting(),
+    };
+    service::serve_operations(
+        config.metrics_listen,
+        registry,
+        observability.health.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .with_context(|| format!("cannot serve metrics on {}", config.metrics_listen))?;
+
     let sink =
         match CassandraSink::connect(&config.cassandra_nodes, &config.keyspace, &shutdown).await {
             Ok(sink) => sink,
@@ -89,7 +111,7 @@ async fn main() -> anyhow::Result<()> {
         dead_letter_topic: config.dead_letter_topic,
         accept_schemaless: config.accept_schemaless,
     };
-    consume::run(&kafka, &sink, &shutdown)
+    consume::run(&kafka, &sink, &observability, &shutdown)
         .await
         .context("consuming from Kafka")
 }

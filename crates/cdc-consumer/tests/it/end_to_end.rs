@@ -112,6 +112,22 @@ async fn rows_arrive_in_cassandra_exactly_and_updates_follow() {
         "the update leaves other columns alone"
     );
 
+    let operations =
+        |path: &str| reqwest::get(format!("http://{}{path}", consumer.operations_address));
+    let metrics = operations("/metrics").await.unwrap().text().await.unwrap();
+    for expected in [
+        r#"cdc_consumer_events_total{table="public.ticker_24h",op="c"}"#,
+        r#"cdc_consumer_events_total{table="public.ticker_24h",op="u"}"#,
+        "cdc_consumer_end_to_end_seconds_count",
+        "cdc_consumer_cassandra_write_seconds_count",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "/metrics lacks {expected}:\n{metrics}"
+        );
+    }
+    assert_eq!(operations("/healthz").await.unwrap().status(), 200);
+
     let status = consumer.terminate();
     assert!(
         status.success(),

@@ -22,6 +22,8 @@ pub fn required_env(name: &str) -> String {
 /// nothing behind.
 pub struct RunningConsumer {
     child: Child,
+    /// Where this consumer serves `/metrics` and `/healthz`.
+    pub operations_address: String,
 }
 
 impl RunningConsumer {
@@ -32,15 +34,26 @@ impl RunningConsumer {
 
     /// Starts the consumer in `group`, with extra environment settings.
     pub fn start_in_group(group: &str, environment: &[(&str, &str)]) -> Self {
+        // Several consumers run at once in these tests: each gets its own operations port.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let operations_address = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_cdc-consumer"))
             .env("CONSUMER_GROUP_ID", group)
+            .env("CONSUMER_METRICS_LISTEN", &operations_address)
             .envs(environment.iter().copied())
             .env("KAFKA_BROKERS", required_env("KAFKA_BROKERS"))
             .env("CASSANDRA_NODES", required_env("CASSANDRA_NODES"))
             .env("RUST_LOG", "warn")
             .spawn()
             .expect("cannot start cdc-consumer");
-        Self { child }
+        Self {
+            child,
+            operations_address,
+        }
     }
 
     /// Sends SIGTERM and returns how the consumer then exited.

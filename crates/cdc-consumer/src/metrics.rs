@@ -1,0 +1,87 @@
+//! The consumer's Prometheus metrics: what it replicated, how long Cassandra and the whole
+//! pipeline took, how far behind it is, and what went to the dead-letter topic.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub table: String,
+    pub op: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    pub topic: String,
+    pub partition: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RetryLabels {
+    pub action: String,
+}
+
+pub struct ConsumerMetrics {
+    /// Replicated change events by source table and operation (c, u, d, r, t, m, tombstone).
+    pub events: Family<EventLabels, Counter>,
+    pub dead_letters: Counter,
+    /// Failed attempts that were retried, by what was attempted.
+    pub retries: Family<RetryLabels, Counter>,
+    /// One Cassandra write, in seconds.
+    pub cassandra_write_seconds: Histogram,
+    /// From the commit in PostgreSQL to the acknowledged Cassandra write, in seconds.
+    pub end_to_end_seconds: Histogram,
+    /// Messages not yet consumed, per partition, as librdkafka's statistics report it.
+    pub lag: Family<PartitionLabels, Gauge>,
+}
+
+impl ConsumerMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            events: Family::default(),
+            dead_letters: Counter::default(),
+            retries: Family::default(),
+            // 100 µs … ~3.3 s
+            cassandra_write_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            // 1 ms … ~33 s
+            end_to_end_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            lag: Family::default(),
+        };
+        let registry = registry.sub_registry_with_prefix("cdc_consumer");
+        registry.register(
+            "events",
+            "Change events replicated, by table and op",
+            metrics.events.clone(),
+        );
+        registry.register(
+            "dead_letters",
+            "Messages sent to the dead-letter topic",
+            metrics.dead_letters.clone(),
+        );
+        registry.register(
+            "retries",
+            "Failed attempts that were retried",
+            metrics.retries.clone(),
+        );
+        registry.register(
+            "cassandra_write_seconds",
+            "Latency of one Cassandra write",
+            metrics.cassandra_write_seconds.clone(),
+        );
+        registry.register(
+            "end_to_end_seconds",
+            "Time from the PostgreSQL commit to the acknowledged Cassandra write",
+            metrics.end_to_end_seconds.clone(),
+        );
+        registry.register(
+            "lag",
+            "Messages behind the partition's end",
+            metrics.lag.clone(),
+        );
+        metrics
+    }
+}

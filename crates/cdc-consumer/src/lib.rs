@@ -6,9 +6,11 @@
 //! - [`consume`]: Kafka IO — the consume loop, at-least-once offsets, the dead-letter topic.
 //! - [`metrics`]: what `/metrics` reports.
 //! - [`decode_lines`]: the `decode` subcommand, for reading raw Kafka messages.
+//! - [`verify`]: the `verify` subcommand, comparing PostgreSQL and Cassandra after an incident.
 
 pub mod consume;
 pub mod decode_lines;
 pub mod mapping;
 pub mod metrics;
 pub mod sink;
+pub mod verify;

@@ -7,6 +7,7 @@ use anyhow::Context;
 use cdc_consumer::consume::{self, ConsumeSettings, Observability};
 use cdc_consumer::metrics::ConsumerMetrics;
 use cdc_consumer::sink::CassandraSink;
+use cdc_consumer::verify::{self, Window};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -68,6 +69,25 @@ struct Config {
 
 #[derive(clap::Subcommand, Debug)]
 enum Command {
+    /// Compare a table in PostgreSQL and Cassandra over a time window, values included; print
+    /// each difference and `N rows compared, M differences`; exit non-zero when M > 0.
+    Verify {
+        /// The table: `ticker_24h` or `klines`.
+        #[arg(long)]
+        table: String,
+        /// Start of the window (RFC 3339), on the table's time column; default: the beginning.
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// End of the window, exclusive (RFC 3339); default: a day from now.
+        #[arg(long)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only this symbol.
+        #[arg(long)]
+        symbol: Option<String>,
+        /// PostgreSQL connection string of a role that may read the table.
+        #[arg(long, env = "PG_URL")]
+        pg_url: String,
+    },
     /// Decode raw Kafka message values (one JSON document per line) into readable JSON lines.
     Decode {
         /// The file to read; `-` or none reads standard input.
@@ -78,8 +98,23 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    if let Some(Command::Decode { file }) = &config.command {
-        return decode(file.as_deref(), config.accept_schemaless);
+    match &config.command {
+        Some(Command::Decode { file }) => return decode(file.as_deref(), config.accept_schemaless),
+        Some(Command::Verify {
+            table,
+            since,
+            until,
+            symbol,
+            pg_url,
+        }) => {
+            let window = Window {
+                since: since.unwrap_or(chrono::DateTime::UNIX_EPOCH),
+                until: until.unwrap_or_else(|| chrono::Utc::now() + chrono::TimeDelta::days(1)),
+                symbol: symbol.clone(),
+            };
+            return verify(&config, table, &window, pg_url).await;
+        }
+        None => {}
     }
     service::init_logging(&config.log_format, "info,scylla=warn");
     let shutdown = service::shutdown_on_signals();
@@ -133,6 +168,49 @@ fn decode(file: Option<&std::path::Path>, accept_schemaless: bool) -> anyhow::Re
     )?;
     if failed > 0 {
         anyhow::bail!("{failed} line(s) could not be decoded");
+    }
+    Ok(())
+}
+
+/// Exits non-zero when any difference was found.
+async fn verify(config: &Config, table: &str, window: &Window, pg_url: &str) -> anyhow::Result<()> {
+    let qualified = if table.contains('.') {
+        table.to_owned()
+    } else {
+        format!("public.{table}")
+    };
+    let mapping = cdc_consumer::mapping::mapping_for(&qualified)
+        .with_context(|| format!("unknown table {table:?}: expected ticker_24h or klines"))?;
+    let (postgres, connection) = tokio_postgres::connect(pg_url, tokio_postgres::NoTls)
+        .await
+        .context("connecting to PostgreSQL (PG_URL)")?;
+    tokio::spawn(connection);
+    let session = scylla::client::session_builder::SessionBuilder::new()
+        .known_nodes(&config.cassandra_nodes)
+        .build()
+        .await
+        .context("connecting to Cassandra (CASSANDRA_NODES)")?;
+    let in_postgres = verify::read_postgres(&postgres, mapping, window).await?;
+    let in_cassandra =
+        verify::read_cassandra(&session, &config.keyspace, mapping, window, &in_postgres).await?;
+    let differences = verify::compare(mapping, &in_postgres, &in_cassandra);
+    for difference in &differences {
+        println!("{difference}");
+    }
+    let compared = in_postgres
+        .keys()
+        .chain(in_cassandra.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    println!(
+        "{compared} rows compared, {} differences",
+        differences.len()
+    );
+    if !differences.is_empty() {
+        anyhow::bail!(
+            "{} differences between PostgreSQL and Cassandra in {qualified}",
+            differences.len()
+        );
     }
     Ok(())
 }

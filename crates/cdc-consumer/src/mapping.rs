@@ -44,6 +44,10 @@ pub struct TableMapping {
     pub columns: &'static [Column],
     /// How many of `columns` form the primary key.
     pub key_len: usize,
+    /// How many of `columns` form the partition key (a prefix of the primary key).
+    pub partition_key_len: usize,
+    /// The PostgreSQL timestamp column the time bucket derives from; also a clustering column.
+    pub time_column: &'static str,
 }
 
 const fn copy(name: &'static str, cql_type: CqlType) -> Column {
@@ -63,6 +67,8 @@ pub static TABLES: [TableMapping; 2] = [
         source_table: "public.ticker_24h",
         cql_table: "ticker_24h",
         key_len: 4,
+        partition_key_len: 2,
+        time_column: "close_time",
         columns: &[
             copy("symbol", CqlType::Text),
             Column {
@@ -97,6 +103,8 @@ pub static TABLES: [TableMapping; 2] = [
         source_table: "public.klines",
         cql_table: "klines",
         key_len: 4,
+        partition_key_len: 3,
+        time_column: "open_time",
         columns: &[
             copy("symbol", CqlType::Text),
             copy("interval", CqlType::Text),

@@ -10,25 +10,15 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use scylla::client::session::Session;
 use scylla::value::CqlDate;
 
-use crate::{RunningConsumer, cassandra, eventually, postgres, required_env, unique_suffix};
+use crate::{
+    RunningConsumer, cassandra, eventually, insert_tickers, postgres, required_env, unique_suffix,
+};
 
 const TICKER_TOPIC: &str = "crypto.public.ticker_24h";
 const BOUND: Duration = Duration::from_secs(120);
-/// 2025-11-05 as a CQL date (days from 2^31 before the epoch).
+/// The day these tests' rows fall on, as text and as a CQL date (days from 2^31 before the epoch).
+const DAY_TEXT: &str = "2025-11-05";
 const DAY: CqlDate = CqlDate((1u32 << 31) + 20397);
-
-/// Inserts tickers `first..first + count` for `symbol`, one second of close_time apart on DAY.
-async fn insert_tickers(postgres: &tokio_postgres::Client, symbol: &str, first: i32, count: i32) {
-    postgres
-        .execute(
-            "INSERT INTO ticker_24h (symbol, last_price, close_time)
-             SELECT $1, n * 0.00000001, TIMESTAMPTZ '2025-11-05T00:00:00Z' + n * INTERVAL '1 second'
-             FROM generate_series($2::int, $3::int) AS n",
-            &[&symbol, &first, &(first + count - 1)],
-        )
-        .await
-        .expect("insert as the ingester role failed");
-}
 
 async fn cassandra_count(session: &Session, symbol: &str) -> i64 {
     let rows = session
@@ -67,7 +57,7 @@ async fn poison_messages_go_to_the_dead_letter_topic_and_the_stream_goes_on() {
         .expect("cannot produce the poison message");
     // A real change after the poison, in the same partition.
     let postgres = postgres().await;
-    insert_tickers(&postgres, &symbol, 1, 1).await;
+    insert_tickers(&postgres, &symbol, DAY_TEXT, 1, 1).await;
     let session = cassandra().await;
     eventually(BOUND, "the change after the poison message", || async {
         (cassandra_count(&session, &symbol).await == 1).then_some(())
@@ -131,7 +121,7 @@ async fn a_consumer_killed_mid_stream_loses_nothing() {
 
     let first = RunningConsumer::start_in_group(&group, &[]);
     for batch in 0..10 {
-        insert_tickers(&postgres, &symbol, batch * 20 + 1, 20).await;
+        insert_tickers(&postgres, &symbol, DAY_TEXT, batch * 20 + 1, 20).await;
     }
     eventually(BOUND, "the first rows", || async {
         (cassandra_count(&session, &symbol).await >= 60).then_some(())
@@ -143,7 +133,7 @@ async fn a_consumer_killed_mid_stream_loses_nothing() {
         "SIGKILL should end the consumer abnormally"
     );
 
-    insert_tickers(&postgres, &symbol, 201, 100).await;
+    insert_tickers(&postgres, &symbol, DAY_TEXT, 201, 100).await;
     let second = RunningConsumer::start_in_group(&group, &[]);
     eventually(BOUND, "all 300 rows after the restart", || async {
         (cassandra_count(&session, &symbol).await == 300).then_some(())

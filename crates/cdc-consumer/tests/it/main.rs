@@ -6,6 +6,7 @@
 
 mod delivery;
 mod end_to_end;
+mod verify;
 
 use std::process::{Child, Command};
 
@@ -121,4 +122,24 @@ where
         assert!(started.elapsed() < bound, "{what}: not within {bound:?}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// Inserts tickers `first..first + count` for `symbol`, one second of close_time apart from the
+/// start of `day` (YYYY-MM-DD, UTC).
+pub async fn insert_tickers(
+    postgres: &tokio_postgres::Client,
+    symbol: &str,
+    day: &str,
+    first: i32,
+    count: i32,
+) {
+    postgres
+        .execute(
+            "INSERT INTO ticker_24h (symbol, last_price, close_time)
+             SELECT $1, n * 0.00000001, $2::text::date::timestamp AT TIME ZONE 'UTC' + n * INTERVAL '1 second'
+             FROM generate_series($3::int, $4::int) AS n",
+            &[&symbol, &day, &first, &(first + count - 1)],
+        )
+        .await
+        .expect("insert as the ingester role failed");
 }

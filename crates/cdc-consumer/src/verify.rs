@@ -1,0 +1,464 @@
+//! `cdc-consumer verify`: compares one table's rows in PostgreSQL and in Cassandra over a time
+//! window, values included — what an operator runs after an incident.
+//!
+//! Both sides are read into the same normalized form (`Cell`): decimals compared by value
+//! (`1.50` equals `1.5`), timestamps at Cassandra's millisecond precision, time buckets derived
+//! from the timestamp they bucket. The comparison itself is pure (`compare`). Cassandra
+//! partitions are taken from both sides, so a row that PostgreSQL no longer has is found too.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use chrono::{DateTime, Datelike, Utc};
+use debezium::ExactDecimal;
+use futures::TryStreamExt;
+use scylla::client::session::Session;
+use scylla::value::{CqlDate, CqlTimestamp, CqlValue, Row as CqlRow};
+
+use crate::mapping::{Column, CqlType, Source, TableMapping};
+
+/// One value, normalized so that PostgreSQL's and Cassandra's renderings compare equal.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cell {
+    Null,
+    Text(String),
+    Int(i64),
+    /// The exact value without trailing fraction zeros: `-1.5`, `0`, `103793.97`.
+    Decimal(String),
+    /// Milliseconds since the epoch.
+    Millis(i64),
+    /// Days since the epoch.
+    Date(i64),
+}
+
+impl fmt::Display for Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cell::Null => f.write_str("null"),
+            Cell::Text(text) => write!(f, "{text:?}"),
+            Cell::Int(number) => write!(f, "{number}"),
+            Cell::Decimal(decimal) => f.write_str(decimal),
+            Cell::Millis(millis) => match DateTime::from_timestamp_millis(*millis) {
+                Some(at) => f.write_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                None => write!(f, "{millis} ms"),
+            },
+            Cell::Date(days) => match DateTime::from_timestamp(days * 86_400, 0) {
+                Some(at) => write!(f, "{}", at.date_naive()),
+                None => write!(f, "day {days}"),
+            },
+        }
+    }
+}
+
+/// Rows by primary key; the cells of each row follow `TableMapping::columns`.
+pub type Rows = BTreeMap<Vec<Cell>, Vec<Cell>>;
+
+#[derive(Debug, PartialEq)]
+pub enum Difference {
+    MissingInCassandra {
+        key: Vec<Cell>,
+    },
+    MissingInPostgres {
+        key: Vec<Cell>,
+    },
+    Differs {
+        key: Vec<Cell>,
+        column: &'static str,
+        postgres: Cell,
+        cassandra: Cell,
+    },
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = |key: &[Cell]| {
+            key.iter()
+                .map(Cell::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Difference::MissingInCassandra { key: k } => {
+                write!(f, "missing in Cassandra: ({})", key(k))
+            }
+            Difference::MissingInPostgres { key: k } => {
+                write!(f, "in Cassandra but not in PostgreSQL: ({})", key(k))
+            }
+            Difference::Differs {
+                key: k,
+                column,
+                postgres,
+                cassandra,
+            } => {
+                write!(
+                    f,
+                    "({}) {column}: PostgreSQL {postgres}, Cassandra {cassandra}",
+                    key(k)
+                )
+            }
+        }
+    }
+}
+
+/// Every difference between the two sides, in key order. Pure.
+pub fn compare(table: &TableMapping, postgres: &Rows, cassandra: &Rows) -> Vec<Difference> {
+    let keys: BTreeSet<&Vec<Cell>> = postgres.keys().chain(cassandra.keys()).collect();
+    let mut differences = Vec::new();
+    for key in keys {
+        match (postgres.get(key), cassandra.get(key)) {
+            (Some(_), None) => {
+                differences.push(Difference::MissingInCassandra { key: key.clone() })
+            }
+            (None, Some(_)) => differences.push(Difference::MissingInPostgres { key: key.clone() }),
+            (Some(left), Some(right)) => {
+                for ((column, postgres), cassandra) in table.columns.iter().zip(left).zip(right) {
+                    if postgres != cassandra {
+                        differences.push(Difference::Differs {
+                            key: key.clone(),
+                            column: column.name,
+                            postgres: postgres.clone(),
+                            cassandra: cassandra.clone(),
+                        });
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    differences
+}
+
+/// Which rows to compare.
+pub struct Window {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// Only this symbol, when given.
+    pub symbol: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("reading PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("reading Cassandra: {0}")]
+    Cassandra(String),
+    #[error("{table}.{column}: {reason}")]
+    BadValue {
+        table: &'static str,
+        column: &'static str,
+        reason: String,
+    },
+}
+
+fn cassandra_error(error: impl fmt::Display) -> VerifyError {
+    VerifyError::Cassandra(error.to_string())
+}
+
+/// Reads the window's rows from PostgreSQL, normalized.
+pub async fn read_postgres(
+    client: &tokio_postgres::Client,
+    table: &'static TableMapping,
+    window: &Window,
+) -> Result<Rows, VerifyError> {
+    // Every column is fetched as text or as epoch milliseconds, so any NUMERIC fits.
+    let select: Vec<String> = table
+        .columns
+        .iter()
+        .map(|column| match column.source {
+            Source::Copy(CqlType::Text | CqlType::Decimal) => format!("{}::text", column.name),
+            Source::Copy(CqlType::BigInt) => column.name.to_owned(),
+            Source::Copy(CqlType::Timestamp) => epoch_millis_sql(column.name),
+            Source::DayOf(from) | Source::MonthOf(from) => epoch_millis_sql(from),
+        })
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {time} >= $1 AND {time} < $2 AND ($3::text IS NULL OR symbol = $3)",
+        select.join(", "),
+        table.source_table,
+        time = table.time_column,
+    );
+    let rows = client
+        .query(&sql, &[&window.since, &window.until, &window.symbol])
+        .await?;
+    let mut result = Rows::new();
+    for row in rows {
+        let cells = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(index, column)| postgres_cell(table, column, &row, index))
+            .collect::<Result<Vec<_>, _>>()?;
+        result.insert(cells[..table.key_len].to_vec(), cells);
+    }
+    Ok(result)
+}
+
+/// Milliseconds since the epoch, floored as Cassandra's timestamp stores them.
+fn epoch_millis_sql(column: &str) -> String {
+    format!("floor(extract(epoch from {column}) * 1000)::bigint")
+}
+
+fn postgres_cell(
+    table: &'static TableMapping,
+    column: &Column,
+    row: &tokio_postgres::Row,
+    index: usize,
+) -> Result<Cell, VerifyError> {
+    let bad = |reason: String| VerifyError::BadValue {
+        table: table.source_table,
+        column: column.name,
+        reason,
+    };
+    let cell = match column.source {
+        Source::Copy(CqlType::Text) => row.try_get::<_, Option<String>>(index)?.map(Cell::Text),
+        Source::Copy(CqlType::BigInt) => row.try_get::<_, Option<i64>>(index)?.map(Cell::Int),
+        Source::Copy(CqlType::Decimal) => {
+            let text = row.try_get::<_, Option<String>>(index)?;
+            text.map(|text| {
+                normalized_decimal(&text)
+                    .map(Cell::Decimal)
+                    .ok_or_else(|| bad(format!("{text:?} is not a decimal")))
+            })
+            .transpose()?
+        }
+        Source::Copy(CqlType::Timestamp) => row.try_get::<_, Option<i64>>(index)?.map(Cell::Millis),
+        Source::DayOf(_) => row
+            .try_get::<_, Option<i64>>(index)?
+            .map(|millis| Cell::Date(millis.div_euclid(86_400_000))),
+        Source::MonthOf(_) => {
+            let millis = row.try_get::<_, Option<i64>>(index)?;
+            millis
+                .map(|millis| {
+                    first_of_month(millis)
+                        .ok_or_else(|| bad(format!("{millis} ms is out of range")))
+                })
+                .transpose()?
+        }
+    };
+    Ok(cell.unwrap_or(Cell::Null))
+}
+
+fn first_of_month(millis: i64) -> Option<Cell> {
+    let day = DateTime::from_timestamp_millis(millis)?
+        .date_naive()
+        .with_day(1)?;
+    Some(Cell::Date(
+        (day - DateTime::UNIX_EPOCH.date_naive()).num_days(),
+    ))
+}
+
+/// `-001.500` → `-1.5`; `0.000` → `0`. `None` when `text` is not a plain decimal.
+fn normalized_decimal(text: &str) -> Option<String> {
+    let exact = ExactDecimal::parse(text)?.to_string();
+    let trimmed = if exact.contains('.') {
+        exact.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &exact
+    };
+    Some(if trimmed == "-0" {
+        "0".to_owned()
+    } else {
+        trimmed.to_owned()
+    })
+}
+
+/// Reads the window's rows from Cassandra, from every partition either side knows of.
+pub async fn read_cassandra(
+    session: &Session,
+    keyspace: &str,
+    table: &'static TableMapping,
+    window: &Window,
+    postgres: &Rows,
+) -> Result<Rows, VerifyError> {
+    let mut partitions: BTreeSet<Vec<Cell>> = postgres
+        .keys()
+        .map(|key| key[..table.partition_key_len].to_vec())
+        .collect();
+    partitions.extend(cassandra_partitions(session, keyspace, table, window).await?);
+
+    let columns: Vec<&str> = table.columns.iter().map(|column| column.name).collect();
+    let partition_conditions: Vec<String> = columns[..table.partition_key_len]
+        .iter()
+        .map(|name| format!("{name} = ?"))
+        .collect();
+    let statement = session
+        .prepare(format!(
+            "SELECT {} FROM {keyspace}.{} WHERE {} AND {time} >= ? AND {time} < ?",
+            columns.join(", "),
+            table.cql_table,
+            partition_conditions.join(" AND "),
+            time = table.time_column,
+        ))
+        .await
+        .map_err(cassandra_error)?;
+    let mut result = Rows::new();
+    for partition in partitions {
+        let mut values: Vec<CqlValue> =
+            partition.iter().map(cql_value).collect::<Result<_, _>>()?;
+        values.push(CqlValue::Timestamp(CqlTimestamp(
+            window.since.timestamp_millis(),
+        )));
+        values.push(CqlValue::Timestamp(CqlTimestamp(
+            window.until.timestamp_millis(),
+        )));
+        let mut rows = session
+            .execute_iter(statement.clone(), values)
+            .await
+            .map_err(cassandra_error)?
+            .rows_stream::<CqlRow>()
+            .map_err(cassandra_error)?;
+        while let Some(row) = rows.try_next().await.map_err(cassandra_error)? {
+            let cells = row
+                .columns
+                .into_iter()
+                .zip(table.columns)
+                .map(|(value, column)| cassandra_cell(table, column, value))
+                .collect::<Result<Vec<_>, _>>()?;
+            result.insert(cells[..table.key_len].to_vec(), cells);
+        }
+    }
+    Ok(result)
+}
+
+/// The table's partitions in Cassandra whose time bucket overlaps the window.
+async fn cassandra_partitions(
+    session: &Session,
+    keyspace: &str,
+    table: &'static TableMapping,
+    window: &Window,
+) -> Result<Vec<Vec<Cell>>, VerifyError> {
+    let partition_columns = &table.columns[..table.partition_key_len];
+    let names: Vec<&str> = partition_columns.iter().map(|column| column.name).collect();
+    let query = format!(
+        "SELECT DISTINCT {} FROM {keyspace}.{}",
+        names.join(", "),
+        table.cql_table
+    );
+    let mut rows = session
+        .query_iter(query, ())
+        .await
+        .map_err(cassandra_error)?
+        .rows_stream::<CqlRow>()
+        .map_err(cassandra_error)?;
+    let first_day = window.since.timestamp_millis().div_euclid(86_400_000);
+    let last_day = (window.until.timestamp_millis() - 1).div_euclid(86_400_000);
+    let mut partitions = Vec::new();
+    while let Some(row) = rows.try_next().await.map_err(cassandra_error)? {
+        let cells = row
+            .columns
+            .into_iter()
+            .zip(partition_columns)
+            .map(|(value, column)| cassandra_cell(table, column, value))
+            .collect::<Result<Vec<_>, _>>()?;
+        let symbol_matches = match &window.symbol {
+            Some(symbol) => cells.first() == Some(&Cell::Text(symbol.clone())),
+            None => true,
+        };
+        // A month bucket is named by its first day, so it may start before the window.
+        let bucket_overlaps = partition_columns.iter().zip(&cells).all(|(column, cell)| {
+            match (column.source, cell) {
+                (Source::DayOf(_), Cell::Date(day)) => (first_day..=last_day).contains(day),
+                (Source::MonthOf(_), Cell::Date(day)) => *day <= last_day && *day + 31 > first_day,
+                _ => true,
+            }
+        });
+        if symbol_matches && bucket_overlaps {
+            partitions.push(cells);
+        }
+    }
+    Ok(partitions)
+}
+
+fn cassandra_cell(
+    table: &'static TableMapping,
+    column: &Column,
+    value: Option<CqlValue>,
+) -> Result<Cell, VerifyError> {
+    let bad = |reason: String| VerifyError::BadValue {
+        table: table.source_table,
+        column: column.name,
+        reason,
+    };
+    Ok(match value {
+        None => Cell::Null,
+        Some(CqlValue::Text(text)) => Cell::Text(text),
+        Some(CqlValue::BigInt(number)) => Cell::Int(number),
+        Some(CqlValue::Timestamp(CqlTimestamp(millis))) => Cell::Millis(millis),
+        Some(CqlValue::Date(CqlDate(days))) => Cell::Date(i64::from(days) - (1i64 << 31)),
+        Some(CqlValue::Decimal(decimal)) => {
+            let (bytes, scale) = decimal.as_signed_be_bytes_slice_and_exponent();
+            let text = ExactDecimal::new(bytes.to_vec(), scale).to_string();
+            Cell::Decimal(
+                normalized_decimal(&text).ok_or_else(|| bad(format!("{text} is not a decimal")))?,
+            )
+        }
+        Some(other) => return Err(bad(format!("unexpected Cassandra value {other:?}"))),
+    })
+}
+
+fn cql_value(cell: &Cell) -> Result<CqlValue, VerifyError> {
+    Ok(match cell {
+        Cell::Text(text) => CqlValue::Text(text.clone()),
+        Cell::Int(number) => CqlValue::BigInt(*number),
+        Cell::Millis(millis) => CqlValue::Timestamp(CqlTimestamp(*millis)),
+        Cell::Date(days) => CqlValue::Date(CqlDate(
+            u32::try_from(days + (1i64 << 31))
+                .map_err(|_| cassandra_error(format!("day {days} is out of range")))?,
+        )),
+        Cell::Decimal(_) | Cell::Null => {
+            return Err(cassandra_error(format!(
+                "{cell} cannot be part of a partition key"
+            )));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::TABLES;
+
+    fn row(id: i64, last_price: &str) -> (Vec<Cell>, Vec<Cell>) {
+        let table = &TABLES[0];
+        let mut cells = vec![Cell::Null; table.columns.len()];
+        cells[0] = Cell::Text("BTCUSDT".into());
+        cells[1] = Cell::Date(20396);
+        cells[2] = Cell::Millis(1_762_265_977_123);
+        cells[3] = Cell::Int(id);
+        cells[8] = Cell::Decimal(last_price.into());
+        (cells[..4].to_vec(), cells)
+    }
+
+    #[test]
+    fn decimals_compare_by_value() {
+        assert_eq!(
+            normalized_decimal("103793.97000000").as_deref(),
+            Some("103793.97")
+        );
+        assert_eq!(normalized_decimal("-0.00000000").as_deref(), Some("0"));
+        assert_eq!(normalized_decimal("1200").as_deref(), Some("1200"));
+        assert_eq!(normalized_decimal("x"), None);
+    }
+
+    #[test]
+    fn finds_missing_extra_and_different_rows() {
+        let table = &TABLES[0];
+        let postgres: Rows = [row(1, "1.5"), row(2, "2"), row(3, "3")]
+            .into_iter()
+            .collect();
+        let cassandra: Rows = [row(1, "1.5"), row(3, "3.1"), row(4, "4")]
+            .into_iter()
+            .collect();
+        let differences = compare(table, &postgres, &cassandra);
+        let rendered: Vec<String> = differences.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            rendered,
+            [
+                r#"missing in Cassandra: ("BTCUSDT", 2025-11-04, 2025-11-04T14:19:37.123Z, 2)"#,
+                r#"("BTCUSDT", 2025-11-04, 2025-11-04T14:19:37.123Z, 3) last_price: PostgreSQL 3, Cassandra 3.1"#,
+                r#"in Cassandra but not in PostgreSQL: ("BTCUSDT", 2025-11-04, 2025-11-04T14:19:37.123Z, 4)"#,
+            ]
+        );
+        assert!(compare(table, &postgres, &postgres).is_empty());
+    }
+}

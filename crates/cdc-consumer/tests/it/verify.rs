@@ -1,0 +1,123 @@
+//! `cdc-consumer verify` against the real stack: after thousands of inserts, updates and deletes
+//! it finds no difference; after Cassandra is changed behind the pipeline's back it names the row
+//! and the column and exits non-zero.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::{
+    RunningConsumer, cassandra, eventually, insert_tickers, postgres, required_env, unique_suffix,
+};
+
+const DAY: &str = "2025-11-06";
+
+fn verify(symbol: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cdc-consumer"))
+        .args(["verify", "--table", "ticker_24h", "--symbol", symbol])
+        .args([
+            "--since",
+            "2025-11-06T00:00:00Z",
+            "--until",
+            "2025-11-07T00:00:00Z",
+        ])
+        .env("PG_URL", required_env("PG_URL"))
+        .env("CASSANDRA_NODES", required_env("CASSANDRA_NODES"))
+        .output()
+        .expect("cannot run cdc-consumer verify")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn verify_finds_no_difference_after_a_busy_stream_and_names_a_tampered_value() {
+    let symbol = format!("VFY{}USDT", unique_suffix());
+    let consumer = RunningConsumer::start("verify");
+    let postgres = postgres().await;
+    for batch in 0..4 {
+        insert_tickers(&postgres, &symbol, DAY, batch * 500 + 1, 500).await;
+    }
+    postgres
+        .execute(
+            "UPDATE ticker_24h SET last_price = last_price * 3, volume = 1234567890123.45678901
+             WHERE symbol = $1 AND id % 4 = 0",
+            &[&symbol],
+        )
+        .await
+        .expect("update failed");
+    let (admin, connection) =
+        tokio_postgres::connect(&required_env("PG_ADMIN_URL"), tokio_postgres::NoTls)
+            .await
+            .expect("cannot connect as the PostgreSQL superuser");
+    tokio::spawn(connection);
+    let deleted = admin
+        .execute(
+            "DELETE FROM ticker_24h WHERE symbol = $1 AND id % 7 = 0",
+            &[&symbol],
+        )
+        .await
+        .expect("delete failed");
+    assert!(
+        deleted > 250,
+        "the test should delete hundreds of rows, deleted {deleted}"
+    );
+    let remaining = 2000 - deleted;
+
+    let clean = eventually(
+        Duration::from_secs(180),
+        "verify reporting no difference",
+        || async {
+            let output = verify(&symbol);
+            output.status.success().then_some(output)
+        },
+    )
+    .await;
+    assert_eq!(
+        stdout(&clean).trim(),
+        format!("{remaining} rows compared, 0 differences")
+    );
+
+    let session = cassandra().await;
+    let first_id: i64 = postgres
+        .query_one(
+            "SELECT min(id) FROM ticker_24h WHERE symbol = $1",
+            &[&symbol],
+        )
+        .await
+        .expect("cannot read the first id")
+        .get(0);
+    let first_close: chrono::DateTime<chrono::Utc> = postgres
+        .query_one(
+            "SELECT close_time FROM ticker_24h WHERE id = $1",
+            &[&first_id],
+        )
+        .await
+        .expect("cannot read the first row")
+        .get(0);
+    session
+        .query_unpaged(
+            "UPDATE crypto_data.ticker_24h SET last_price = 42 WHERE symbol = ? AND day = '2025-11-06' AND close_time = ? AND id = ?",
+            (&symbol, scylla::value::CqlTimestamp(first_close.timestamp_millis()), first_id),
+        )
+        .await
+        .expect("cannot tamper with Cassandra");
+    let tampered = verify(&symbol);
+    assert!(
+        !tampered.status.success(),
+        "verify should fail on a difference"
+    );
+    let report = stdout(&tampered);
+    assert!(
+        report.contains("last_price: PostgreSQL") && report.contains("Cassandra 42"),
+        "{report}"
+    );
+    assert!(
+        report
+            .trim_end()
+            .ends_with(&format!("{remaining} rows compared, 1 differences")),
+        "{report}"
+    );
+
+    assert!(consumer.terminate().success());
+}

@@ -64,8 +64,8 @@ enum Command {
 enum StackAction {
     /// Install what is missing, start every service, apply schemas, register the connector.
     Up,
-    /// Stop the services that `up` started (data stays in the state directory).
-    Down,
+    /// Stop the services that `up` started, or only SERVICE (data stays in the state directory).
+    Down { service: Option<Service> },
     /// Show each service as healthy or not.
     Status,
     /// Print the tail of a service's log (all services when none is named).
@@ -102,7 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Stack { action } => match action {
             StackAction::Up => services::up(&stack).await?,
-            StackAction::Down => services::down(&stack)?,
+            StackAction::Down { service } => services::down(&stack, service)?,
             StackAction::Status => {
                 let all_healthy = services::status(&stack).await;
                 return Ok(if all_healthy {

@@ -11,7 +11,8 @@ use scylla::client::session::Session;
 use scylla::value::CqlDate;
 
 use crate::{
-    RunningConsumer, cassandra, eventually, insert_tickers, postgres, required_env, unique_suffix,
+    RunningConsumer, cassandra, eventually, insert_tickers, postgres, required_env, ticker_count,
+    unique_suffix,
 };
 
 const TICKER_TOPIC: &str = "crypto.public.ticker_24h";
@@ -21,16 +22,9 @@ const DAY_TEXT: &str = "2025-11-05";
 const DAY: CqlDate = CqlDate((1u32 << 31) + 20397);
 
 async fn cassandra_count(session: &Session, symbol: &str) -> i64 {
-    let rows = session
-        .query_unpaged(
-            "SELECT COUNT(*) FROM crypto_data.ticker_24h WHERE symbol = ? AND day = ?",
-            (symbol, DAY),
-        )
+    ticker_count(session, symbol, DAY)
         .await
         .expect("Cassandra count failed")
-        .into_rows_result()
-        .expect("not a rows result");
-    rows.single_row::<(i64,)>().expect("no count").0
 }
 
 #[tokio::test]

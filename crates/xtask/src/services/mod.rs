@@ -142,9 +142,13 @@ pub async fn up(stack: &Stack) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Stops, in reverse start order, the services this state directory's `up` started.
-pub fn down(stack: &Stack) -> anyhow::Result<()> {
-    for service in Service::ALL.into_iter().rev() {
+/// Stops, in reverse start order, the services this state directory's `up` started; only
+/// `only` when given (`up` starts it again).
+pub fn down(stack: &Stack, only: Option<Service>) -> anyhow::Result<()> {
+    let services = only
+        .map(|service| vec![service])
+        .unwrap_or_else(|| Service::ALL.to_vec());
+    for service in services.into_iter().rev() {
         let stopped = service.process(stack).stop(Duration::from_secs(60))?;
         if stopped {
             tracing::info!("stopped {}", service.name());

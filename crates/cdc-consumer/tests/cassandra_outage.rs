@@ -1,0 +1,92 @@
+//! Cassandra stopped for 30 s under a running consumer, then started again: the consumer keeps
+//! running, reports itself unhealthy meanwhile, and catches up without a restart.
+//!
+//! A test binary of its own because it stops the stack's Cassandra: cargo runs test binaries
+//! one after another, so no other test sees Cassandra down. It drives the stack through
+//! `cargo xtask stack down cassandra` / `stack up`, with the state directory `cargo xtask test`
+//! passes in `CDC_STATE_DIR`.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use scylla::value::CqlDate;
+use support::{RunningConsumer, cassandra, eventually, insert_tickers, postgres, unique_suffix};
+
+/// 2025-11-07: day 20399 since the epoch.
+const DAY: &str = "2025-11-07";
+const OUTAGE: Duration = Duration::from_secs(30);
+
+fn xtask(args: &[&str]) {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .arg("xtask")
+        .args(args)
+        .current_dir(workspace)
+        .status()
+        .expect("cannot run cargo xtask");
+    assert!(status.success(), "cargo xtask {args:?} failed");
+}
+
+async fn health(consumer: &RunningConsumer) -> u16 {
+    match reqwest::get(format!("http://{}/healthz", consumer.operations_address)).await {
+        Ok(response) => response.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+#[tokio::test]
+async fn the_consumer_rides_out_a_cassandra_outage() {
+    support::required_env("CDC_STATE_DIR");
+    let symbol = format!("OUT{}USDT", unique_suffix());
+    let consumer = RunningConsumer::start("cassandra-outage");
+    let postgres = postgres().await;
+    insert_tickers(&postgres, &symbol, DAY, 1, 10).await;
+    let session = cassandra().await;
+    let count = |session| {
+        let symbol = symbol.clone();
+        async move { support::ticker_count(session, &symbol, CqlDate((1u32 << 31) + 20399)).await }
+    };
+    eventually(
+        Duration::from_secs(60),
+        "rows before the outage",
+        || async { (count(&session).await == Some(10)).then_some(()) },
+    )
+    .await;
+
+    xtask(&["stack", "down", "cassandra"]);
+    insert_tickers(&postgres, &symbol, DAY, 11, 90).await;
+    eventually(
+        Duration::from_secs(30),
+        "/healthz reporting the outage",
+        || async { (health(&consumer).await == 503).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(OUTAGE).await;
+    assert_eq!(
+        health(&consumer).await,
+        503,
+        "still unhealthy while Cassandra is down"
+    );
+
+    xtask(&["stack", "up"]);
+    let session = cassandra().await;
+    eventually(
+        Duration::from_secs(180),
+        "all 100 rows after Cassandra is back",
+        || async { (count(&session).await == Some(100)).then_some(()) },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(30),
+        "/healthz healthy again",
+        || async { (health(&consumer).await == 200).then_some(()) },
+    )
+    .await;
+    assert!(
+        consumer.terminate().success(),
+        "the same consumer process ran throughout"
+    );
+}

@@ -1,0 +1,164 @@
+//! What the consumer's integration tests share: settings from `cargo xtask test`'s
+//! environment, a running consumer process, connections, and polling with a bound.
+//!
+//! Compiled into each test binary, and not every binary uses every helper.
+#![allow(dead_code)]
+
+use std::process::{Child, Command};
+
+/// A required setting from `cargo xtask test`'s environment.
+pub fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: these tests need the real stack; run them with `cargo xtask test`"
+        )
+    })
+}
+
+/// The consumer binary, running until dropped; dropping it kills it so a failed test leaves
+/// nothing behind.
+pub struct RunningConsumer {
+    child: Child,
+    /// Where this consumer serves `/metrics` and `/healthz`.
+    pub operations_address: String,
+}
+
+impl RunningConsumer {
+    /// Starts the consumer in a consumer group of its own, so it reads every topic from the start.
+    pub fn start(test_name: &str) -> Self {
+        Self::start_in_group(&format!("it-{test_name}-{}", unique_suffix()), &[])
+    }
+
+    /// Starts the consumer in `group`, with extra environment settings.
+    pub fn start_in_group(group: &str, environment: &[(&str, &str)]) -> Self {
+        // Several consumers run at once in these tests: each gets its own operations port.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let operations_address = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_cdc-consumer"))
+            .env("CONSUMER_GROUP_ID", group)
+            .env("CONSUMER_METRICS_LISTEN", &operations_address)
+            .envs(environment.iter().copied())
+            .env("KAFKA_BROKERS", required_env("KAFKA_BROKERS"))
+            .env("CASSANDRA_NODES", required_env("CASSANDRA_NODES"))
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("cannot start cdc-consumer");
+        Self {
+            child,
+            operations_address,
+        }
+    }
+
+    /// Sends SIGTERM and returns how the consumer then exited.
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.signal(nix::sys::signal::Signal::SIGTERM)
+    }
+
+    /// SIGKILL: no chance to commit or clean up, as in a crash or an OOM kill.
+    pub fn kill_hard(self) -> std::process::ExitStatus {
+        self.signal(nix::sys::signal::Signal::SIGKILL)
+    }
+
+    fn signal(mut self, signal: nix::sys::signal::Signal) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("cannot signal cdc-consumer");
+        self.child.wait().expect("cdc-consumer did not exit")
+    }
+}
+
+impl Drop for RunningConsumer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A suffix that makes names unique across test runs against the same stack.
+pub fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{}{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// A connection as the `ingester` role, which may write the market-data tables.
+pub async fn postgres() -> tokio_postgres::Client {
+    let (client, connection) =
+        tokio_postgres::connect(&required_env("PG_URL"), tokio_postgres::NoTls)
+            .await
+            .expect("cannot connect to PostgreSQL as the ingester role");
+    tokio::spawn(connection);
+    client
+}
+
+pub async fn cassandra() -> scylla::client::session::Session {
+    scylla::client::session_builder::SessionBuilder::new()
+        .known_node(required_env("CASSANDRA_NODES"))
+        .build()
+        .await
+        .expect("cannot connect to Cassandra")
+}
+
+/// Polls `probe` every 100 ms until it yields a value, failing the test with `what` after `bound`.
+pub async fn eventually<T, F, Fut>(bound: std::time::Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(started.elapsed() < bound, "{what}: not within {bound:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Inserts tickers `first..first + count` for `symbol`, one second of close_time apart from the
+/// start of `day` (YYYY-MM-DD, UTC).
+pub async fn insert_tickers(
+    postgres: &tokio_postgres::Client,
+    symbol: &str,
+    day: &str,
+    first: i32,
+    count: i32,
+) {
+    postgres
+        .execute(
+            "INSERT INTO ticker_24h (symbol, last_price, close_time)
+             SELECT $1, n * 0.00000001, $2::text::date::timestamp AT TIME ZONE 'UTC' + n * INTERVAL '1 second'
+             FROM generate_series($3::int, $4::int) AS n",
+            &[&symbol, &day, &first, &(first + count - 1)],
+        )
+        .await
+        .expect("insert as the ingester role failed");
+}
+
+/// How many ticker rows Cassandra holds for `symbol` on `day`; `None` while it cannot answer.
+pub async fn ticker_count(
+    session: &scylla::client::session::Session,
+    symbol: &str,
+    day: scylla::value::CqlDate,
+) -> Option<i64> {
+    let result = session
+        .query_unpaged(
+            "SELECT COUNT(*) FROM crypto_data.ticker_24h WHERE symbol = ? AND day = ?",
+            (symbol, day),
+        )
+        .await
+        .ok()?;
+    Some(
+        result
+            .into_rows_result()
+            .ok()?
+            .single_row::<(i64,)>()
+            .ok()?
+            .0,
+    )
+}

@@ -1,5 +1,6 @@
 //! Cassandra stopped for 30 s under a running consumer, then started again: the consumer keeps
-//! running, reports itself unhealthy meanwhile, and catches up without a restart.
+//! running, reports itself unhealthy meanwhile, commits no offset of a message it could not write,
+//! and catches up without a restart.
 //!
 //! A test binary of its own because it stops the stack's Cassandra: cargo runs test binaries
 //! one after another, so no other test sees Cassandra down. It drives the stack through
@@ -13,11 +14,15 @@ use std::process::Command;
 use std::time::Duration;
 
 use scylla::value::CqlDate;
-use support::{RunningConsumer, cassandra, eventually, insert_tickers, postgres, unique_suffix};
+use support::{
+    RunningConsumer, cassandra, committed_offset, end_offset, eventually, insert_tickers, postgres,
+    unique_suffix,
+};
 
 /// 2025-11-07: day 20399 since the epoch.
 const DAY: &str = "2025-11-07";
 const OUTAGE: Duration = Duration::from_secs(30);
+const TICKER_TOPIC: &str = "crypto.public.ticker_24h";
 
 fn xtask(args: &[&str]) {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -57,6 +62,7 @@ async fn the_consumer_rides_out_a_cassandra_outage() {
     .await;
 
     xtask(&["stack", "down", "cassandra"]);
+    let outage_starts_at = end_offset(TICKER_TOPIC);
     insert_tickers(&postgres, &symbol, DAY, 11, 90).await;
     eventually(
         Duration::from_secs(30),
@@ -69,6 +75,17 @@ async fn the_consumer_rides_out_a_cassandra_outage() {
         health(&consumer).await,
         503,
         "still unhealthy while Cassandra is down"
+    );
+    // The consumer has received the outage's messages but cannot write them: thirty seconds of
+    // periodic commits later, no offset past them may have been committed.
+    assert!(
+        end_offset(TICKER_TOPIC) > outage_starts_at,
+        "the outage's changes reached Kafka"
+    );
+    let committed = committed_offset(&consumer.group, TICKER_TOPIC);
+    assert!(
+        committed.is_some_and(|offset| offset <= outage_starts_at),
+        "committed {committed:?} although nothing from offset {outage_starts_at} on was written"
     );
 
     xtask(&["stack", "up"]);

@@ -21,6 +21,8 @@ pub struct RunningConsumer {
     child: Child,
     /// Where this consumer serves `/metrics` and `/healthz`.
     pub operations_address: String,
+    /// Its consumer group.
+    pub group: String,
 }
 
 impl RunningConsumer {
@@ -50,6 +52,7 @@ impl RunningConsumer {
         Self {
             child,
             operations_address,
+            group: group.to_owned(),
         }
     }
 
@@ -161,4 +164,39 @@ pub async fn ticker_count(
             .ok()?
             .0,
     )
+}
+
+/// The offset `group` has committed on partition 0 of `topic` (`None` when nothing is committed).
+pub fn committed_offset(group: &str, topic: &str) -> Option<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
+        .set("group.id", group)
+        .create()
+        .expect("cannot create a Kafka client");
+    let mut partitions = rdkafka::TopicPartitionList::new();
+    partitions.add_partition(topic, 0);
+    let committed = consumer
+        .committed_offsets(partitions, std::time::Duration::from_secs(10))
+        .expect("cannot read committed offsets");
+    match committed
+        .find_partition(topic, 0)
+        .map(|element| element.offset())
+    {
+        Some(rdkafka::Offset::Offset(offset)) => Some(offset),
+        _ => None,
+    }
+}
+
+/// The offset the next message on partition 0 of `topic` will get.
+pub fn end_offset(topic: &str) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
+        .create()
+        .expect("cannot create a Kafka client");
+    let (_, high) = consumer
+        .fetch_watermarks(topic, 0, std::time::Duration::from_secs(10))
+        .expect("cannot read watermarks");
+    high
 }

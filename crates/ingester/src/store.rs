@@ -1,14 +1,25 @@
-//! PostgreSQL writes: one poll's tickers appended in one round trip.
+//! PostgreSQL: the connection (reconnected with backoff after it is lost) and the two batch
+//! writes, each one statement and one round trip whatever its size.
 //!
-//! The batch goes as one array per column through `UNNEST`, so a poll of any number of symbols
-//! is a single statement and a single transaction: either every ticker of a poll is stored or
-//! none is, and the poll can be written again.
+//! A batch goes as one array per column through `UNNEST`: a poll's tickers are appended in one
+//! transaction (all of a poll or none, so a failed poll can be written again), and klines are
+//! upserted on (symbol, interval, open_time) only where a value changed — every UPDATE becomes a
+//! Kafka message, and a closed candle fetched again must not produce one.
 
+use std::time::{Duration, Instant};
+
+use binance::{Interval, Kline, RetryPolicy, Ticker24h};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls};
 
-use binance::Ticker24h;
+use crate::klines::{KlineBatch, SeriesKey};
+
+/// Longest wait for a connection or a statement before PostgreSQL is deemed unreachable: a
+/// half-open TCP connection would otherwise hold a write forever.
+const TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -18,48 +29,189 @@ pub enum StoreError {
         field: &'static str,
         value: String,
     },
-    #[error("writing ticker_24h: {0}")]
+    #[error("PostgreSQL: {0}")]
     Postgres(#[from] tokio_postgres::Error),
+    #[error("PostgreSQL did not answer within {TIMEOUT:?}")]
+    Timeout,
+    #[error("PostgreSQL is unreachable; next connection attempt in {0:?}")]
+    Backoff(Duration),
+}
+
+impl StoreError {
+    /// Whether the same write may succeed later (PostgreSQL unreachable or restarting), as
+    /// opposed to data PostgreSQL will reject every time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::OutOfRange { .. } => false,
+            StoreError::Postgres(error) => error.code().is_none_or(is_transient_state),
+            StoreError::Timeout | StoreError::Backoff(_) => true,
+        }
+    }
+
+    /// A short label for the errors metric.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::OutOfRange { .. } => "out_of_range",
+            StoreError::Postgres(_) if self.is_transient() => "postgres_unavailable",
+            StoreError::Postgres(_) => "postgres_rejected",
+            StoreError::Timeout => "postgres_timeout",
+            StoreError::Backoff(_) => "postgres_backoff",
+        }
+    }
+}
+
+/// SQLSTATE classes that describe the server or the connection rather than the statement:
+/// 08 connection exception, 40 rollback (serialization, deadlock), 53 insufficient resources,
+/// 57 operator intervention (shutdown, restart).
+fn is_transient_state(state: &SqlState) -> bool {
+    ["08", "40", "53", "57"]
+        .iter()
+        .any(|class| state.code().starts_with(class))
+}
+
+/// A PostgreSQL connection that is re-established, with backoff and jitter, after it is lost.
+pub struct Store {
+    url: String,
+    client: Option<Client>,
+    backoff: RetryPolicy,
+    failures: u32,
+    next_attempt: Option<Instant>,
+}
+
+impl Store {
+    pub fn new(url: String) -> Self {
+        Store {
+            url,
+            client: None,
+            backoff: RetryPolicy {
+                max_attempts: u32::MAX,
+                base_delay: Duration::from_millis(500),
+                max_delay: Duration::from_secs(30),
+            },
+            failures: 0,
+            next_attempt: None,
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.client
+            .as_ref()
+            .is_some_and(|client| !client.is_closed())
+    }
+
+    /// The open connection, or a new one unless the backoff after a failure is still running.
+    pub async fn client(&mut self) -> Result<&Client, StoreError> {
+        if !self.is_connected() {
+            self.client = Some(self.connect().await?);
+        }
+        self.client.as_ref().ok_or(StoreError::Timeout)
+    }
+
+    /// Forgets the connection after a transient failure, so the next use reconnects.
+    pub fn lost(&mut self) {
+        self.client = None;
+    }
+
+    async fn connect(&mut self) -> Result<Client, StoreError> {
+        if let Some(wait) = self
+            .next_attempt
+            .and_then(|at| at.checked_duration_since(Instant::now()))
+        {
+            return Err(StoreError::Backoff(wait));
+        }
+        let attempt = async {
+            let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await?;
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::warn!("PostgreSQL connection lost: {error}");
+                }
+            });
+            Ok(client)
+        };
+        match timed(attempt).await {
+            Ok(client) => {
+                if self.failures > 0 {
+                    tracing::info!(failures = self.failures, "reconnected to PostgreSQL");
+                }
+                self.failures = 0;
+                self.next_attempt = None;
+                Ok(client)
+            }
+            Err(error) => {
+                self.failures = self.failures.saturating_add(1);
+                let wait = self.backoff.backoff(self.failures, rand::random::<f64>());
+                self.next_attempt = Some(Instant::now() + wait);
+                Err(error)
+            }
+        }
+    }
+}
+
+async fn timed<T>(
+    work: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(TIMEOUT, work).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(StoreError::Timeout),
+    }
+}
+
+fn timestamp(symbol: &str, field: &'static str, millis: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(millis).ok_or_else(|| StoreError::OutOfRange {
+        symbol: symbol.to_owned(),
+        field,
+        value: millis.to_string(),
+    })
+}
+
+fn count(symbol: &str, value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::OutOfRange {
+        symbol: symbol.to_owned(),
+        field: "count",
+        value: value.to_string(),
+    })
 }
 
 const INSERT_TICKERS: &str = "
     INSERT INTO ticker_24h (
-        symbol, price_change, price_change_percent, weighted_avg_price, prev_close_price,
+        symbol, open_time, close_time, first_trade_id, last_trade_id, trade_count,
+        price_change, price_change_percent, weighted_avg_price, prev_close_price,
         last_price, last_qty, bid_price, bid_qty, ask_price, ask_qty, open_price, high_price,
-        low_price, volume, quote_volume, open_time, close_time, first_trade_id, last_trade_id,
-        trade_count, fetched_at)
+        low_price, volume, quote_volume, fetched_at)
     SELECT *, $22::timestamptz FROM UNNEST(
-        $1::text[], $2::numeric[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[],
-        $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[],
-        $12::numeric[], $13::numeric[], $14::numeric[], $15::numeric[], $16::numeric[],
-        $17::timestamptz[], $18::timestamptz[], $19::bigint[], $20::bigint[], $21::bigint[])";
+        $1::text[], $2::timestamptz[], $3::timestamptz[], $4::bigint[], $5::bigint[],
+        $6::bigint[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[],
+        $11::numeric[], $12::numeric[], $13::numeric[], $14::numeric[], $15::numeric[],
+        $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[], $20::numeric[],
+        $21::numeric[])";
 
-/// One column array per ticker field, in `INSERT_TICKERS` order. Pure.
+/// One array per ticker column, in `INSERT_TICKERS` order. Pure.
 #[derive(Debug, Default, PartialEq)]
 pub struct TickerColumns {
     pub symbols: Vec<String>,
-    /// The 15 decimal fields, each a column, in table order.
-    pub decimals: [Vec<Decimal>; 15],
     pub open_times: Vec<DateTime<Utc>>,
     pub close_times: Vec<DateTime<Utc>>,
     pub first_trade_ids: Vec<i64>,
     pub last_trade_ids: Vec<i64>,
     pub trade_counts: Vec<i64>,
+    /// The 15 decimal fields, each a column, in table order.
+    pub decimals: [Vec<Decimal>; 15],
 }
 
 impl TickerColumns {
     pub fn from_tickers(tickers: &[Ticker24h]) -> Result<Self, StoreError> {
         let mut columns = Self::default();
         for ticker in tickers {
-            let out_of_range = |field, value: String| StoreError::OutOfRange {
-                symbol: ticker.symbol.clone(),
-                field,
-                value,
-            };
-            let time = |field, millis: i64| {
-                DateTime::from_timestamp_millis(millis)
-                    .ok_or_else(|| out_of_range(field, millis.to_string()))
-            };
+            let symbol = ticker.symbol.as_str();
+            columns
+                .open_times
+                .push(timestamp(symbol, "openTime", ticker.open_time)?);
+            columns
+                .close_times
+                .push(timestamp(symbol, "closeTime", ticker.close_time)?);
+            columns.trade_counts.push(count(symbol, ticker.count)?);
+            columns.first_trade_ids.push(ticker.first_id);
+            columns.last_trade_ids.push(ticker.last_id);
             columns.symbols.push(ticker.symbol.clone());
             let decimals = [
                 ticker.price_change,
@@ -81,17 +233,25 @@ impl TickerColumns {
             for (column, value) in columns.decimals.iter_mut().zip(decimals) {
                 column.push(value);
             }
-            columns.open_times.push(time("openTime", ticker.open_time)?);
-            columns
-                .close_times
-                .push(time("closeTime", ticker.close_time)?);
-            columns.first_trade_ids.push(ticker.first_id);
-            columns.last_trade_ids.push(ticker.last_id);
-            let count = i64::try_from(ticker.count)
-                .map_err(|_| out_of_range("count", ticker.count.to_string()))?;
-            columns.trade_counts.push(count);
         }
         Ok(columns)
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &self.symbols,
+            &self.open_times,
+            &self.close_times,
+            &self.first_trade_ids,
+            &self.last_trade_ids,
+            &self.trade_counts,
+        ];
+        params.extend(
+            self.decimals
+                .iter()
+                .map(|column| column as &(dyn ToSql + Sync)),
+        );
+        params
     }
 }
 
@@ -102,53 +262,129 @@ pub async fn insert_tickers(
     fetched_at: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let columns = TickerColumns::from_tickers(tickers)?;
-    let [
-        d1,
-        d2,
-        d3,
-        d4,
-        d5,
-        d6,
-        d7,
-        d8,
-        d9,
-        d10,
-        d11,
-        d12,
-        d13,
-        d14,
-        d15,
-    ] = &columns.decimals;
-    let written = client
-        .execute(
-            INSERT_TICKERS,
-            &[
-                &columns.symbols,
-                d1,
-                d2,
-                d3,
-                d4,
-                d5,
-                d6,
-                d7,
-                d8,
-                d9,
-                d10,
-                d11,
-                d12,
-                d13,
-                d14,
-                d15,
-                &columns.open_times,
-                &columns.close_times,
-                &columns.first_trade_ids,
-                &columns.last_trade_ids,
-                &columns.trade_counts,
-                &fetched_at,
-            ],
-        )
-        .await?;
-    Ok(written)
+    let mut params = columns.params();
+    params.push(&fetched_at);
+    timed(client.execute(INSERT_TICKERS, &params)).await
+}
+
+const UPSERT_KLINES: &str = "
+    INSERT INTO klines (
+        symbol, interval, open_time, close_time, trade_count, open_price, high_price, low_price,
+        close_price, volume, quote_volume, taker_buy_base_volume, taker_buy_quote_volume)
+    SELECT * FROM UNNEST(
+        $1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::bigint[],
+        $6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[],
+        $11::numeric[], $12::numeric[], $13::numeric[])
+    ON CONFLICT (symbol, interval, open_time) DO UPDATE SET
+        close_time = EXCLUDED.close_time,
+        trade_count = EXCLUDED.trade_count,
+        open_price = EXCLUDED.open_price,
+        high_price = EXCLUDED.high_price,
+        low_price = EXCLUDED.low_price,
+        close_price = EXCLUDED.close_price,
+        volume = EXCLUDED.volume,
+        quote_volume = EXCLUDED.quote_volume,
+        taker_buy_base_volume = EXCLUDED.taker_buy_base_volume,
+        taker_buy_quote_volume = EXCLUDED.taker_buy_quote_volume,
+        updated_at = now()
+    WHERE (klines.close_time, klines.trade_count, klines.open_price, klines.high_price,
+           klines.low_price, klines.close_price, klines.volume, klines.quote_volume,
+           klines.taker_buy_base_volume, klines.taker_buy_quote_volume)
+        IS DISTINCT FROM
+          (EXCLUDED.close_time, EXCLUDED.trade_count, EXCLUDED.open_price, EXCLUDED.high_price,
+           EXCLUDED.low_price, EXCLUDED.close_price, EXCLUDED.volume, EXCLUDED.quote_volume,
+           EXCLUDED.taker_buy_base_volume, EXCLUDED.taker_buy_quote_volume)";
+
+/// One array per kline column, in `UPSERT_KLINES` order. Pure.
+#[derive(Debug, Default, PartialEq)]
+pub struct KlineColumns {
+    pub symbols: Vec<String>,
+    pub intervals: Vec<&'static str>,
+    pub open_times: Vec<DateTime<Utc>>,
+    pub close_times: Vec<DateTime<Utc>>,
+    pub trade_counts: Vec<i64>,
+    /// open, high, low, close, volume, quote volume, taker buy base, taker buy quote.
+    pub decimals: [Vec<Decimal>; 8],
+}
+
+impl KlineColumns {
+    pub fn from_batch(batch: &KlineBatch) -> Result<Self, StoreError> {
+        let mut columns = Self::default();
+        for row in &batch.rows {
+            let (symbol, kline): (&str, &Kline) = (&row.symbol, &row.kline);
+            columns
+                .open_times
+                .push(timestamp(symbol, "openTime", kline.open_time)?);
+            columns
+                .close_times
+                .push(timestamp(symbol, "closeTime", kline.close_time)?);
+            columns.trade_counts.push(count(symbol, kline.trades)?);
+            columns.symbols.push(row.symbol.clone());
+            columns.intervals.push(row.interval.as_str());
+            let decimals = [
+                kline.open,
+                kline.high,
+                kline.low,
+                kline.close,
+                kline.volume,
+                kline.quote_volume,
+                kline.taker_buy_base_volume,
+                kline.taker_buy_quote_volume,
+            ];
+            for (column, value) in columns.decimals.iter_mut().zip(decimals) {
+                column.push(value);
+            }
+        }
+        Ok(columns)
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &self.symbols,
+            &self.intervals,
+            &self.open_times,
+            &self.close_times,
+            &self.trade_counts,
+        ];
+        params.extend(
+            self.decimals
+                .iter()
+                .map(|column| column as &(dyn ToSql + Sync)),
+        );
+        params
+    }
+}
+
+/// Upserts a batch of candles; returns how many rows were inserted or changed (unchanged
+/// candles are not counted, as they are not written).
+pub async fn upsert_klines(client: &Client, batch: &KlineBatch) -> Result<u64, StoreError> {
+    let columns = KlineColumns::from_batch(batch)?;
+    timed(client.execute(UPSERT_KLINES, &columns.params())).await
+}
+
+/// The newest stored open time of each series of `symbols` × `intervals` that has any. One
+/// index lookup per series (a backward scan of the primary key), however long the history.
+const LAST_OPEN_TIMES: &str = "
+    SELECT s.symbol, i.interval,
+           (SELECT max(k.open_time) FROM klines k
+             WHERE k.symbol = s.symbol AND k.interval = i.interval)
+    FROM UNNEST($1::text[]) AS s(symbol) CROSS JOIN UNNEST($2::text[]) AS i(interval)";
+
+pub async fn last_open_times(
+    client: &Client,
+    symbols: &[String],
+    intervals: &[Interval],
+) -> Result<Vec<(SeriesKey, i64)>, StoreError> {
+    let names: Vec<&str> = intervals.iter().map(|interval| interval.as_str()).collect();
+    let rows = timed(client.query(LAST_OPEN_TIMES, &[&symbols, &names])).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            let last: Option<DateTime<Utc>> = row.get(2);
+            let interval = row.get::<_, &str>(1).parse::<Interval>().ok()?;
+            Some(((row.get(0), interval), last?.timestamp_millis()))
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -210,5 +446,51 @@ mod tests {
             error.to_string(),
             format!("BTCUSDT: count {} is out of range", u64::MAX)
         );
+    }
+}
+
+#[cfg(test)]
+mod kline_tests {
+    use super::*;
+    use crate::klines::tests::kline;
+
+    #[test]
+    fn kline_columns_keep_series_and_digits() {
+        let mut batch = KlineBatch::default();
+        batch.extend(
+            "PEPEUSDT",
+            Interval::Minute1,
+            vec![kline(1_709_294_400_000, "0.00001234")],
+        );
+        batch.extend(
+            "BTCUSDT",
+            Interval::Hour1,
+            vec![kline(1_709_294_400_000, "60000.10000000")],
+        );
+        let columns = KlineColumns::from_batch(&batch).unwrap();
+        assert_eq!(columns.symbols, ["PEPEUSDT", "BTCUSDT"]);
+        assert_eq!(columns.intervals, ["1m", "1h"]);
+        let closes: Vec<String> = columns.decimals[3].iter().map(Decimal::to_string).collect();
+        assert_eq!(closes, ["0.00001234", "60000.10000000"]);
+        assert_eq!(
+            columns.close_times[0].to_rfc3339(),
+            "2024-03-01T12:00:59.999+00:00"
+        );
+        assert_eq!(columns.params().len(), 13, "one parameter per UNNEST array");
+    }
+
+    #[test]
+    fn a_server_going_away_is_transient_and_bad_data_is_not() {
+        assert!(is_transient_state(&SqlState::ADMIN_SHUTDOWN));
+        assert!(is_transient_state(&SqlState::CONNECTION_FAILURE));
+        assert!(!is_transient_state(&SqlState::NUMERIC_VALUE_OUT_OF_RANGE));
+        assert!(!is_transient_state(&SqlState::INSUFFICIENT_PRIVILEGE));
+        assert!(StoreError::Timeout.is_transient());
+        let out_of_range = StoreError::OutOfRange {
+            symbol: "X".to_owned(),
+            field: "count",
+            value: "1".to_owned(),
+        };
+        assert!(!out_of_range.is_transient());
     }
 }

@@ -6,6 +6,7 @@
 
 mod delivery;
 mod end_to_end;
+mod scale_out;
 #[path = "../support/mod.rs"]
 mod support;
 mod verify;

@@ -1,0 +1,116 @@
+//! One full-market ticker poll: 2,000+ symbols from the simulator, parsed and written to
+//! PostgreSQL (`PG_URL`), timed apart so the simulator's own cost does not hide ours:
+//!
+//! - fetch: the all-symbols `GET /api/v3/ticker/24hr` over HTTP (mostly the simulator rendering);
+//! - parse: the body to `Ticker24h`s, exact decimals;
+//! - parse + write: the same, then the one-statement `UNNEST` insert.
+//!
+//! Plain `main` (harness = false) rather than criterion: every iteration writes 2,000 rows that
+//! Debezium streams on, so the run is a fixed, small number of polls. Rows are written with a
+//! `fetched_at` on 2000-01-01 and deleted at the end (needs `PG_ADMIN_URL`).
+//! Run it with `bench/ingester.sh`.
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use market_sim::{RunningSim, SimConfig};
+
+const SYMBOLS: &str = "2000";
+const POLLS: u32 = 20;
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run bench/ingester.sh"))
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connecting to PostgreSQL");
+    tokio::spawn(connection);
+    client
+}
+
+/// Median, best and worst of `times`, in milliseconds.
+fn summary(times: &mut [Duration]) -> String {
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "{:.1} | {:.1} | {:.1}",
+        ms(times[times.len() / 2]),
+        ms(times[0]),
+        ms(times[times.len() - 1])
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let sim = RunningSim::start(SimConfig::parse_from([
+        "market-sim",
+        "--listen",
+        "127.0.0.1:0",
+        "--symbols",
+        SYMBOLS,
+        "--speed",
+        "0",
+    ]))
+    .await
+    .expect("starting the simulator");
+    let postgres = connect(&env("PG_URL")).await;
+    let url = format!("{}/api/v3/ticker/24hr", sim.base_url());
+    let http = reqwest::Client::new();
+
+    let (mut fetch, mut parse, mut write) = (Vec::new(), Vec::new(), Vec::new());
+    let mut body = Vec::new();
+    for _ in 0..POLLS {
+        let started = Instant::now();
+        body = http
+            .get(&url)
+            .send()
+            .await
+            .and_then(|response| response.error_for_status())
+            .expect("fetching tickers")
+            .bytes()
+            .await
+            .expect("reading tickers")
+            .to_vec();
+        fetch.push(started.elapsed());
+    }
+    let mut rows = 0;
+    for poll in 0..POLLS {
+        let started = Instant::now();
+        let tickers = binance::parse_tickers(&body).expect("parsing tickers");
+        parse.push(started.elapsed());
+        rows = tickers.len();
+
+        let fetched_at = chrono::DateTime::from_timestamp(946_684_800 + i64::from(poll), 0)
+            .expect("a valid time");
+        let started = Instant::now();
+        let tickers = binance::parse_tickers(&body).expect("parsing tickers");
+        ingester::store::insert_tickers(&postgres, &tickers, fetched_at)
+            .await
+            .expect("writing tickers");
+        write.push(started.elapsed());
+    }
+    connect(&env("PG_ADMIN_URL"))
+        .await
+        .execute(
+            "DELETE FROM ticker_24h WHERE fetched_at < '2000-01-02T00:00:00Z'",
+            &[],
+        )
+        .await
+        .expect("deleting the benchmark's rows");
+
+    println!(
+        "{rows} symbols, {} KiB body, {POLLS} polls each\n",
+        body.len() / 1024
+    );
+    println!("| step | median ms | best ms | worst ms |");
+    println!("|---|---|---|---|");
+    println!(
+        "| fetch (HTTP from the simulator) | {} |",
+        summary(&mut fetch)
+    );
+    println!("| parse only | {} |", summary(&mut parse));
+    println!("| parse + write to PostgreSQL | {} |", summary(&mut write));
+    sim.stop().await.expect("stopping the simulator");
+}

@@ -1,0 +1,93 @@
+//! The ingester's configuration: one flag per setting, each also settable from the environment.
+//! `PG_URL` and `BINANCE_BASE_URL` keep the names every binary of the pipeline shares; the rest
+//! are `INGESTER_…`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use binance::{DEFAULT_BASE_URL, Interval};
+use clap::Parser;
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "ingester",
+    version,
+    about = "Polls Binance market data into PostgreSQL"
+)]
+pub struct Config {
+    /// PostgreSQL connection string for the `ingester` role.
+    #[arg(
+        long,
+        env = "PG_URL",
+        default_value = "host=127.0.0.1 port=5432 user=ingester password=ingester dbname=crypto_db"
+    )]
+    pub pg_url: String,
+    /// Binance Spot REST base URL (or the simulator's).
+    #[arg(long, env = "BINANCE_BASE_URL", default_value = DEFAULT_BASE_URL)]
+    pub binance_base_url: String,
+    /// Symbols to track, comma-separated, or `all`: every TRADING pair of `--quote-asset`.
+    /// Each is checked against exchangeInfo at start-up; an unknown one stops the ingester.
+    #[arg(
+        long,
+        env = "INGESTER_SYMBOLS",
+        value_delimiter = ',',
+        default_value = "BTCUSDT,ETHUSDT,BNBUSDT,SOLUSDT,XRPUSDT"
+    )]
+    pub symbols: Vec<String>,
+    /// Quote asset whose pairs `--symbols all` tracks.
+    #[arg(long, env = "INGESTER_QUOTE_ASSET", default_value = "USDT")]
+    pub quote_asset: String,
+    /// Seconds between ticker polls.
+    #[arg(long, env = "INGESTER_TICKER_PERIOD_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ticker_period_secs: u64,
+    /// Seconds between kline polls (each also backfills whatever is missing).
+    #[arg(long, env = "INGESTER_KLINE_PERIOD_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub kline_period_secs: u64,
+    /// Kline intervals to store, comma-separated (1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M).
+    #[arg(
+        long,
+        env = "INGESTER_KLINE_INTERVALS",
+        value_delimiter = ',',
+        default_value = "1m"
+    )]
+    pub kline_intervals: Vec<Interval>,
+    /// Hours of kline history fetched for a (symbol, interval) with nothing stored yet.
+    #[arg(long, env = "INGESTER_KLINE_HISTORY_HOURS", default_value_t = 24)]
+    pub kline_history_hours: u64,
+    /// Ticker polls kept while PostgreSQL is unreachable; beyond it the oldest are dropped.
+    #[arg(long, env = "INGESTER_BUFFER_POLLS", default_value_t = 720, value_parser = clap::value_parser!(u64).range(1..))]
+    pub buffer_polls: u64,
+    /// Consecutive polls with a failed Binance request after which /healthz reports unhealthy.
+    #[arg(long, env = "INGESTER_UNHEALTHY_AFTER_FAILURES", default_value_t = 3)]
+    pub unhealthy_after_failures: u32,
+    /// Share of Binance's request-weight limit this ingester may spend (0..=1).
+    #[arg(long, env = "INGESTER_WEIGHT_SHARE", default_value_t = 0.5)]
+    pub weight_share: f64,
+    /// Address of the /metrics and /healthz endpoints.
+    #[arg(
+        long,
+        env = "INGESTER_METRICS_LISTEN",
+        default_value = "127.0.0.1:9101"
+    )]
+    pub listen: SocketAddr,
+    /// Poll once (tickers and klines) and exit; non-zero when the poll was not stored.
+    #[arg(long, env = "INGESTER_ONCE")]
+    pub once: bool,
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = service::LOG_FORMATS)]
+    pub log_format: String,
+}
+
+impl Config {
+    pub fn ticker_period(&self) -> Duration {
+        Duration::from_secs(self.ticker_period_secs)
+    }
+
+    pub fn kline_period(&self) -> Duration {
+        Duration::from_secs(self.kline_period_secs)
+    }
+
+    pub fn kline_history(&self) -> Duration {
+        Duration::from_secs(self.kline_history_hours.saturating_mul(3600))
+    }
+}

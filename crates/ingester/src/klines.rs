@@ -1,0 +1,207 @@
+//! Gap-free kline planning, pure: where each (symbol, interval) series resumes, how pages
+//! follow each other, and the batch of candles waiting to be written.
+//!
+//! Every kline poll is a backfill: a series is fetched from its last *stored* open time onwards,
+//! page after page, until a short page says it is caught up. The cursor moves only after
+//! PostgreSQL has acknowledged the write, so an outage of Binance or of PostgreSQL, or a restart,
+//! leaves the cursor where the data stops and the next poll fills the gap. The last stored candle
+//! is fetched again on purpose: it may have been the open one, still changing.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use binance::{Interval, Kline};
+
+/// Largest page Binance serves; a page this full may have more behind it.
+pub const PAGE_LIMIT: u16 = 1000;
+
+/// A series of candles: one symbol at one interval.
+pub type SeriesKey = (String, Interval);
+
+/// The open time of the last stored candle of every series known to be in PostgreSQL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cursors(HashMap<SeriesKey, i64>);
+
+impl Cursors {
+    pub fn from_stored(stored: impl IntoIterator<Item = (SeriesKey, i64)>) -> Self {
+        Cursors(stored.into_iter().collect())
+    }
+
+    /// Where the next fetch of a series starts: its last stored candle, or — for a series with
+    /// nothing stored — the candle containing `history` before the exchange's `now_ms`.
+    pub fn start_of(
+        &self,
+        symbol: &str,
+        interval: Interval,
+        now_ms: i64,
+        history: Duration,
+    ) -> i64 {
+        self.0
+            .get(&(symbol.to_owned(), interval))
+            .copied()
+            .unwrap_or_else(|| {
+                let history_ms = i64::try_from(history.as_millis()).unwrap_or(i64::MAX);
+                interval.open_time(interval.candle_index(now_ms.saturating_sub(history_ms)))
+            })
+    }
+
+    /// Takes in a batch PostgreSQL has acknowledged. Never moves a cursor backwards.
+    pub fn advance(&mut self, written: &KlineBatch) {
+        for row in &written.rows {
+            let cursor = self
+                .0
+                .entry((row.symbol.clone(), row.interval))
+                .or_insert(row.kline.open_time);
+            *cursor = (*cursor).max(row.kline.open_time);
+        }
+    }
+}
+
+/// The `startTime` of the page after `page`, or `None` when `page` was the last one: Binance
+/// returns open times at or after `startTime`, so one millisecond past the last candle's open
+/// time neither repeats nor skips a candle, whatever the interval's length.
+pub fn next_page_start(page: &[Kline]) -> Option<i64> {
+    if page.len() < usize::from(PAGE_LIMIT) {
+        return None;
+    }
+    page.last().map(|kline| kline.open_time + 1)
+}
+
+/// One candle with the series it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KlineRow {
+    pub symbol: String,
+    pub interval: Interval,
+    pub kline: Kline,
+}
+
+/// Candles fetched and not yet written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KlineBatch {
+    pub rows: Vec<KlineRow>,
+}
+
+impl KlineBatch {
+    pub fn extend(&mut self, symbol: &str, interval: Interval, klines: Vec<Kline>) {
+        self.rows.extend(klines.into_iter().map(|kline| KlineRow {
+            symbol: symbol.to_owned(),
+            interval,
+            kline,
+        }));
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The distinct symbols in the batch, for the log line.
+    pub fn symbols(&self) -> HashSet<&str> {
+        self.rows.iter().map(|row| row.symbol.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+
+    const MINUTE: i64 = 60_000;
+    /// 2024-03-01T12:00:00Z.
+    const NOON: i64 = 1_709_294_400_000;
+
+    pub(crate) fn kline(open_time: i64, close: &str) -> Kline {
+        let close: Decimal = close.parse().unwrap();
+        Kline {
+            open_time,
+            open: close,
+            high: close,
+            low: close,
+            close,
+            volume: Decimal::ONE,
+            close_time: open_time + MINUTE - 1,
+            quote_volume: close,
+            trades: 1,
+            taker_buy_base_volume: Decimal::ZERO,
+            taker_buy_quote_volume: Decimal::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_new_series_starts_history_before_now_on_a_candle_boundary() {
+        let cursors = Cursors::default();
+        let start = cursors.start_of(
+            "BTCUSDT",
+            Interval::Minute1,
+            NOON + 30_250,
+            Duration::from_secs(3600),
+        );
+        assert_eq!(start, NOON - 60 * MINUTE);
+        let hourly = cursors.start_of(
+            "BTCUSDT",
+            Interval::Hour1,
+            NOON + 30 * MINUTE,
+            Duration::ZERO,
+        );
+        assert_eq!(hourly, NOON);
+    }
+
+    #[test]
+    fn a_stored_series_resumes_at_its_last_candle_and_only_moves_forward() {
+        let mut cursors = Cursors::from_stored([(("BTCUSDT".to_owned(), Interval::Minute1), NOON)]);
+        assert_eq!(
+            cursors.start_of(
+                "BTCUSDT",
+                Interval::Minute1,
+                NOON + 99 * MINUTE,
+                Duration::ZERO
+            ),
+            NOON
+        );
+        let mut batch = KlineBatch::default();
+        batch.extend(
+            "BTCUSDT",
+            Interval::Minute1,
+            vec![kline(NOON, "1"), kline(NOON + MINUTE, "2")],
+        );
+        batch.extend(
+            "ETHUSDT",
+            Interval::Minute1,
+            vec![kline(NOON - MINUTE, "3")],
+        );
+        cursors.advance(&batch);
+        assert_eq!(
+            cursors.start_of("BTCUSDT", Interval::Minute1, 0, Duration::ZERO),
+            NOON + MINUTE
+        );
+        assert_eq!(
+            cursors.start_of("ETHUSDT", Interval::Minute1, 0, Duration::ZERO),
+            NOON - MINUTE
+        );
+
+        let mut stale = KlineBatch::default();
+        stale.extend(
+            "BTCUSDT",
+            Interval::Minute1,
+            vec![kline(NOON - 5 * MINUTE, "1")],
+        );
+        cursors.advance(&stale);
+        assert_eq!(
+            cursors.start_of("BTCUSDT", Interval::Minute1, 0, Duration::ZERO),
+            NOON + MINUTE
+        );
+        assert_eq!(batch.symbols(), HashSet::from(["BTCUSDT", "ETHUSDT"]));
+    }
+
+    #[test]
+    fn only_a_full_page_has_a_next_page() {
+        let full: Vec<Kline> = (0..1000).map(|i| kline(NOON + i * MINUTE, "1")).collect();
+        assert_eq!(next_page_start(&full), Some(NOON + 999 * MINUTE + 1));
+        assert_eq!(next_page_start(&full[..999]), None);
+        assert_eq!(next_page_start(&[]), None);
+    }
+}

@@ -1,0 +1,18 @@
+//! The ingester: polls Binance Spot 24-hour tickers and klines and writes them, exactly, into
+//! PostgreSQL, from where Debezium streams every change.
+//!
+//! Pure planning first — [`symbols`] (which pairs), [`klines`] (where each series resumes,
+//! paging), [`buffer`] (ticker polls waiting for PostgreSQL) — then the IO: [`store`]
+//! (PostgreSQL, batched `UNNEST` writes, reconnection) and [`ingest`] (the poll loop), with
+//! [`metrics`] for `/metrics`. `main.rs` only parses [`Config`] and runs [`run`].
+
+pub mod buffer;
+pub mod config;
+pub mod ingest;
+pub mod klines;
+pub mod metrics;
+pub mod store;
+pub mod symbols;
+
+pub use config::Config;
+pub use ingest::{IngestError, run};

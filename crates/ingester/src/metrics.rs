@@ -1,0 +1,126 @@
+//! The ingester's Prometheus metrics, served on `/metrics` by `service::serve_operations`.
+
+use binance::Error;
+use service::prometheus_client::metrics::counter::Counter;
+use service::prometheus_client::metrics::family::Family;
+use service::prometheus_client::metrics::gauge::Gauge;
+use service::prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use service::prometheus_client::registry::Registry;
+
+type Labels<const N: usize> = [(&'static str, &'static str); N];
+
+/// Handles to every metric; clones share the values.
+#[derive(Clone)]
+pub struct Metrics {
+    polls: Family<Labels<2>, Counter>,
+    rows: Family<Labels<1>, Counter>,
+    errors: Family<Labels<1>, Counter>,
+    poll_duration: Family<Labels<1>, Histogram, fn() -> Histogram>,
+    weight_used: Gauge,
+    weight_allowance: Gauge,
+    buffered_polls: Gauge,
+    dropped_polls: Counter,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them under `ingester_`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Metrics {
+            polls: Family::default(),
+            rows: Family::default(),
+            errors: Family::default(),
+            // 1 ms to ~65 s: a local poll takes milliseconds, a backfill behind the weight
+            // budget can take a minute.
+            poll_duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 17))
+            }),
+            weight_used: Gauge::default(),
+            weight_allowance: Gauge::default(),
+            buffered_polls: Gauge::default(),
+            dropped_polls: Counter::default(),
+        };
+        let registry = registry.sub_registry_with_prefix("ingester");
+        registry.register(
+            "polls",
+            "Polls by endpoint and outcome (ok, error)",
+            metrics.polls.clone(),
+        );
+        registry.register(
+            "rows_written",
+            "Rows inserted or changed, by table",
+            metrics.rows.clone(),
+        );
+        registry.register("errors", "Errors by kind", metrics.errors.clone());
+        registry.register(
+            "poll_duration_seconds",
+            "Duration of a poll, fetch and write, by endpoint",
+            metrics.poll_duration.clone(),
+        );
+        registry.register(
+            "binance_weight_used",
+            "Request weight used in the current window, as counted and reported",
+            metrics.weight_used.clone(),
+        );
+        registry.register(
+            "binance_weight_allowance",
+            "Request weight this ingester may use per window",
+            metrics.weight_allowance.clone(),
+        );
+        registry.register(
+            "buffered_polls",
+            "Ticker polls waiting for PostgreSQL",
+            metrics.buffered_polls.clone(),
+        );
+        registry.register(
+            "dropped_polls",
+            "Ticker polls dropped because the buffer was full",
+            metrics.dropped_polls.clone(),
+        );
+        metrics
+    }
+
+    pub fn poll(&self, endpoint: &'static str, ok: bool, seconds: f64) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.polls
+            .get_or_create(&[("endpoint", endpoint), ("outcome", outcome)])
+            .inc();
+        self.poll_duration
+            .get_or_create(&[("endpoint", endpoint)])
+            .observe(seconds);
+    }
+
+    pub fn rows_written(&self, table: &'static str, rows: u64) {
+        self.rows.get_or_create(&[("table", table)]).inc_by(rows);
+    }
+
+    pub fn error(&self, kind: &'static str) {
+        self.errors.get_or_create(&[("kind", kind)]).inc();
+    }
+
+    pub fn weight(&self, used: u32, allowance: u32) {
+        self.weight_used.set(i64::from(used));
+        self.weight_allowance.set(i64::from(allowance));
+    }
+
+    pub fn buffered(&self, polls: usize, dropped: bool) {
+        self.buffered_polls
+            .set(i64::try_from(polls).unwrap_or(i64::MAX));
+        if dropped {
+            self.dropped_polls.inc();
+        }
+    }
+}
+
+/// The errors-metric label of a Binance failure.
+pub fn binance_error_kind(error: &Error) -> &'static str {
+    match error {
+        Error::Transport { .. } => "binance_transport",
+        Error::Status { status: 429, .. } => "binance_429",
+        Error::Status { status: 418, .. } => "binance_418",
+        Error::Status { status, .. } if *status >= 500 => "binance_5xx",
+        Error::Status { .. } => "binance_4xx",
+        Error::Parse { .. } => "binance_malformed",
+        Error::Blocked { .. } => "binance_blocked",
+        Error::InvalidLimit(_) | Error::Config(_) => "binance_request",
+    }
+}

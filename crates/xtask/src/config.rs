@@ -181,6 +181,8 @@ impl Stack {
                 "PG_ADMIN_URL",
                 self.pg_url("postgres", &self.pg_superuser_password),
             ),
+            // For tests that stop and start services with `cargo xtask stack`.
+            ("CDC_STATE_DIR", self.state_dir.display().to_string()),
         ];
         pairs
             .into_iter()

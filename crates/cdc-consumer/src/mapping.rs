@@ -172,6 +172,10 @@ pub enum MappingError {
 
 /// The writes that make Cassandra reflect `event`, in order.
 pub fn plan_writes<'e>(event: &'e ChangeEvent) -> Result<Vec<CqlWrite>, MappingError> {
+    // A logical decoding message (pg_logical_emit_message) belongs to no table: nothing to write.
+    if event.op == Op::Message {
+        return Ok(Vec::new());
+    }
     let qualified = event.source.qualified_table();
     let table = mapping_for(&qualified).ok_or(MappingError::UnknownTable(qualified))?;
     let image = |row: Option<&'e Row>, image| {
@@ -211,6 +215,7 @@ pub fn plan_writes<'e>(event: &'e ChangeEvent) -> Result<Vec<CqlWrite>, MappingE
             vec![CqlWrite::Delete { table, key }]
         }
         Op::Truncate => vec![CqlWrite::Truncate { table }],
+        // Returned early above: a message has no table.
         Op::Message => Vec::new(),
     })
 }
@@ -524,6 +529,12 @@ mod tests {
         assert!(
             matches!(&writes[..], [CqlWrite::Truncate { table }] if table.cql_table == "klines")
         );
+    }
+
+    #[test]
+    fn logical_decoding_messages_write_nothing() {
+        let message = event(Op::Message, ".", None, Some(Row::default()));
+        assert_eq!(plan_writes(&message), Ok(Vec::new()));
     }
 
     #[test]

@@ -1,16 +1,27 @@
 //! An exact decimal of any size: the unscaled integer as big-endian two's-complement bytes — as
 //! Debezium (Java's `BigInteger.toByteArray`) and Cassandra's `decimal` both encode it — and a
 //! scale. Keeping Debezium's bytes as they are means no conversion and no loss on the way to
-//! Cassandra; formatting is exact for any length.
+//! Cassandra; formatting is exact for any length, and fast for the usual ≤ 16 bytes.
 
 use std::fmt;
+use std::str::FromStr;
 
-use num_bigint::BigInt;
+use num_bigint::{BigInt, Sign};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExactDecimal {
     unscaled_be_bytes: Vec<u8>,
     scale: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecimalError {
+    #[error("{0:?} is not a plain decimal number (optional sign, digits, at most one dot)")]
+    Syntax(String),
+    #[error(
+        "{0} does not fit rust_decimal (an unscaled value of at most 96 bits, a scale of at most 28)"
+    )]
+    OutOfRange(String),
 }
 
 impl ExactDecimal {
@@ -22,8 +33,9 @@ impl ExactDecimal {
         }
     }
 
-    /// Parses a plain decimal string such as `-103793.97000000` (Debezium's `string` mode).
-    /// Returns `None` unless it is an optional sign, digits, and at most one dot.
+    /// Parses a plain decimal string such as `-103793.97000000` (Debezium's `string` mode); the
+    /// scale is the number of fraction digits. Returns `None` unless it is an optional sign,
+    /// digits, and at most one dot.
     pub fn parse(text: &str) -> Option<Self> {
         let (negative, digits) = match text.strip_prefix('-') {
             Some(rest) => (true, rest),
@@ -53,8 +65,60 @@ impl ExactDecimal {
         self.scale
     }
 
-    fn unscaled(&self) -> BigInt {
-        BigInt::from_signed_bytes_be(&self.unscaled_be_bytes)
+    /// The unscaled integer, when it fits 128 bits (any `NUMERIC(38, s)` does).
+    pub fn unscaled_i128(&self) -> Option<i128> {
+        let bytes = without_redundant_sign_bytes(&self.unscaled_be_bytes);
+        if bytes.len() > 16 {
+            return None;
+        }
+        let sign_extension = match bytes.first() {
+            Some(first) if *first >= 0x80 => -1,
+            _ => 0,
+        };
+        Some(bytes.iter().fold(sign_extension, |value: i128, byte| {
+            (value << 8) | i128::from(*byte)
+        }))
+    }
+
+    /// The same value as a `rust_decimal::Decimal`, when it fits one exactly.
+    pub fn to_rust_decimal(&self) -> Result<rust_decimal::Decimal, DecimalError> {
+        let out_of_range = || DecimalError::OutOfRange(self.to_string());
+        let unscaled = self.unscaled_i128().ok_or_else(out_of_range)?;
+        let (unscaled, scale) = match u32::try_from(self.scale) {
+            Ok(scale) => (unscaled, scale),
+            // A negative scale multiplies by a power of ten.
+            Err(_) => (
+                10i128
+                    .checked_pow(self.scale.unsigned_abs())
+                    .and_then(|factor| unscaled.checked_mul(factor))
+                    .ok_or_else(out_of_range)?,
+                0,
+            ),
+        };
+        rust_decimal::Decimal::try_from_i128_with_scale(unscaled, scale).map_err(|_| out_of_range())
+    }
+
+    /// The sign and the decimal digits of the unscaled integer's magnitude.
+    fn sign_and_digits(&self) -> (bool, String) {
+        match self.unscaled_i128() {
+            Some(unscaled) => (unscaled < 0, unscaled.unsigned_abs().to_string()),
+            None => {
+                let unscaled = BigInt::from_signed_bytes_be(&self.unscaled_be_bytes);
+                (
+                    unscaled.sign() == Sign::Minus,
+                    unscaled.magnitude().to_string(),
+                )
+            }
+        }
+    }
+}
+
+impl FromStr for ExactDecimal {
+    type Err = DecimalError;
+
+    /// As [`ExactDecimal::parse`].
+    fn from_str(text: &str) -> Result<Self, DecimalError> {
+        Self::parse(text).ok_or_else(|| DecimalError::Syntax(text.to_owned()))
     }
 }
 
@@ -62,28 +126,55 @@ impl ExactDecimal {
 /// by a power of ten.
 impl fmt::Display for ExactDecimal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let unscaled = self.unscaled();
-        let sign = if unscaled.sign() == num_bigint::Sign::Minus {
-            "-"
-        } else {
-            ""
-        };
-        let digits = unscaled.magnitude().to_string();
+        let (negative, digits) = self.sign_and_digits();
+        if negative {
+            f.write_str("-")?;
+        }
         let Ok(scale) = usize::try_from(self.scale) else {
-            let zeros = "0".repeat(self.scale.unsigned_abs() as usize);
-            return if digits == "0" {
-                f.write_str("0")
-            } else {
-                write!(f, "{sign}{digits}{zeros}")
+            f.write_str(&digits)?;
+            return match digits.as_str() {
+                "0" => Ok(()),
+                _ => write_zeros(f, self.scale.unsigned_abs() as usize),
             };
         };
-        if scale == 0 {
-            return write!(f, "{sign}{digits}");
+        match digits.len().checked_sub(scale) {
+            Some(0) | None => {
+                f.write_str("0")?;
+                if scale > 0 {
+                    f.write_str(".")?;
+                    write_zeros(f, scale - digits.len())?;
+                }
+                f.write_str(&digits)
+            }
+            Some(integer_digits) => {
+                let (integer, fraction) = digits.split_at(integer_digits);
+                f.write_str(integer)?;
+                if !fraction.is_empty() {
+                    f.write_str(".")?;
+                }
+                f.write_str(fraction)
+            }
         }
-        let padded = format!("{digits:0>width$}", width = scale + 1);
-        let (integer, fraction) = padded.split_at(padded.len() - scale);
-        write!(f, "{sign}{integer}.{fraction}")
     }
+}
+
+fn write_zeros(f: &mut fmt::Formatter<'_>, count: usize) -> fmt::Result {
+    (0..count).try_for_each(|_| f.write_str("0"))
+}
+
+/// Drops leading bytes that only repeat the sign (`00 7f` is `7f`, `ff 80` is `80`), which a
+/// non-minimal encoder may send.
+fn without_redundant_sign_bytes(mut bytes: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = bytes {
+        let repeats_sign = rest.first().is_some_and(|next| {
+            (*first == 0x00 && *next < 0x80) || (*first == 0xff && *next >= 0x80)
+        });
+        if !repeats_sign {
+            break;
+        }
+        bytes = rest;
+    }
+    bytes
 }
 
 #[cfg(test)]
@@ -103,14 +194,37 @@ mod tests {
         assert_eq!(decimal(-1, 8).to_string(), "-0.00000001");
         assert_eq!(decimal(0, 8).to_string(), "0.00000000");
         assert_eq!(decimal(42, 0).to_string(), "42");
+        assert_eq!(decimal(0, 0).to_string(), "0");
         assert_eq!(decimal(42, -2).to_string(), "4200");
+        assert_eq!(decimal(0, -2).to_string(), "0");
+        assert_eq!(decimal(12_345, 5).to_string(), "0.12345");
         assert_eq!(ExactDecimal::new(vec![], 2).to_string(), "0.00");
     }
 
     #[test]
     fn sign_extends_the_high_bit() {
         assert_eq!(ExactDecimal::new(vec![0xff], 0).to_string(), "-1");
+        assert_eq!(ExactDecimal::new(vec![0x80], 0).to_string(), "-128");
         assert_eq!(ExactDecimal::new(vec![0x00, 0xff], 0).to_string(), "255");
+        assert_eq!(ExactDecimal::new(vec![0xff, 0x7f], 0).to_string(), "-129");
+    }
+
+    #[test]
+    fn formats_beyond_128_bits_and_through_redundant_sign_bytes() {
+        let mut padded = vec![0xff; 20];
+        padded.push(0x85);
+        assert_eq!(ExactDecimal::new(padded, 2).to_string(), "-1.23");
+        let big: BigInt = "-123456789012345678901234567890123456789012"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            ExactDecimal::new(big.to_signed_bytes_be(), 2).to_string(),
+            "-1234567890123456789012345678901234567890.12"
+        );
+        let extremes = [i128::MIN, i128::MAX];
+        for unscaled in extremes {
+            assert_eq!(decimal(unscaled, 0).to_string(), unscaled.to_string());
+        }
     }
 
     #[test]
@@ -121,8 +235,28 @@ mod tests {
         );
         assert_eq!(ExactDecimal::parse("12"), Some(decimal(12, 0)));
         assert_eq!(ExactDecimal::parse(".5"), Some(decimal(5, 1)));
-        for bad in ["", ".", "1.2.3", "1e5", "abc", "--1"] {
+        assert_eq!("0.10".parse(), Ok(decimal(10, 2)));
+        for bad in ["", ".", "1.2.3", "1e5", "abc", "--1", "NaN"] {
             assert_eq!(ExactDecimal::parse(bad), None, "{bad:?}");
+            assert!(bad.parse::<ExactDecimal>().is_err());
         }
+    }
+
+    #[test]
+    fn converts_to_rust_decimal_when_it_fits() {
+        let price = decimal(10_379_397_000_000, 8).to_rust_decimal().unwrap();
+        assert_eq!(price.to_string(), "103793.97000000");
+        assert_eq!(
+            decimal(-15, -1).to_rust_decimal().unwrap().to_string(),
+            "-150"
+        );
+        assert!(decimal(1, 29).to_rust_decimal().is_err());
+        assert!(decimal(i128::MAX, 0).to_rust_decimal().is_err());
+        let error = decimal(10_i128.pow(30), 2).to_rust_decimal().unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("10000000000000000000000000000.00")
+        );
     }
 }

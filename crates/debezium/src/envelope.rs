@@ -1,15 +1,8 @@
-//! The Debezium envelope: operation, source position and time, and the before/after rows.
-
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use serde::Deserialize;
-use serde_json::Value as Json;
-use serde_json::value::RawValue;
+//! The Debezium envelope: operation, source position and time, and the before/after rows, taken
+//! from a decoded payload.
 
 use crate::error::DecodeError;
-use crate::schema::{EnvelopeSchema, FieldSchema, Kind};
-use crate::value::{Row, decode_row, plain_row};
+use crate::value::{Row, Value};
 
 /// What one Kafka message says.
 // Returned by value once per message and consumed at once: boxing would only add an allocation.
@@ -25,7 +18,10 @@ pub enum Change {
 pub struct ChangeEvent {
     pub op: Op,
     pub source: Source,
+    /// The row before the change (updates and deletes; with `REPLICA IDENTITY DEFAULT` only its
+    /// key columns are real).
     pub before: Option<Row>,
+    /// The row after the change; for [`Op::Message`], the message itself: `prefix` and `content`.
     pub after: Option<Row>,
     /// When Debezium processed the change (not the commit time: see `Source::ts_ms`).
     pub ts_ms: Option<i64>,
@@ -69,13 +65,12 @@ impl Op {
 }
 
 /// Where the change comes from, as Debezium's `source` block says.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Source {
-    #[serde(default)]
+    /// `postgresql`.
+    pub connector: String,
     pub db: String,
-    #[serde(default)]
     pub schema: String,
-    #[serde(default)]
     pub table: String,
     /// Position of the change in PostgreSQL's WAL.
     pub lsn: Option<i64>,
@@ -83,10 +78,10 @@ pub struct Source {
     pub ts_ms: i64,
     /// Commit time in microseconds, where the connector sends it.
     pub ts_us: Option<i64>,
-    #[serde(rename = "txId")]
+    /// Commit time in nanoseconds, where the connector sends it.
+    pub ts_ns: Option<i64>,
     pub tx_id: Option<i64>,
     /// `"true"`, `"false"`, `"first"`, `"last"`, `"incremental"`, … (a string in Debezium 2+).
-    #[serde(default, deserialize_with = "snapshot_marker")]
     pub snapshot: Option<String>,
 }
 
@@ -95,141 +90,110 @@ impl Source {
     pub fn qualified_table(&self) -> String {
         format!("{}.{}", self.schema, self.table)
     }
+
+    fn from_row(row: Row) -> Result<Self, DecodeError> {
+        let mut fields = Fields {
+            row,
+            prefix: "source.",
+        };
+        Ok(Self {
+            connector: fields.text("connector")?.unwrap_or_default(),
+            db: fields.text("db")?.unwrap_or_default(),
+            schema: fields.text("schema")?.unwrap_or_default(),
+            table: fields.text("table")?.unwrap_or_default(),
+            lsn: fields.int("lsn")?,
+            ts_ms: fields.required("ts_ms", Fields::int)?,
+            ts_us: fields.int("ts_us")?,
+            ts_ns: fields.int("ts_ns")?,
+            tx_id: fields.int("txId")?,
+            snapshot: fields.snapshot_marker()?,
+        })
+    }
 }
 
-/// Older Debezium versions sent `snapshot` as a boolean; keep it as text either way.
-fn snapshot_marker<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<Json>::deserialize(deserializer)? {
-        Some(Json::String(text)) => Some(text),
-        Some(Json::Bool(flag)) => Some(flag.to_string()),
-        _ => None,
-    })
+/// The change a decoded payload describes.
+pub fn change_from_payload(payload: Value) -> Result<Change, DecodeError> {
+    let Value::Row(row) = payload else {
+        return Err(unexpected("payload".to_owned(), "struct", &payload));
+    };
+    let mut fields = Fields { row, prefix: "" };
+    let op = Op::parse(&fields.required("op", Fields::text)?)?;
+    let source = Source::from_row(fields.required("source", Fields::row)?)?;
+    let after = match op {
+        Op::Message => fields.row("message")?,
+        _ => fields.row("after")?,
+    };
+    Ok(Change::Event(ChangeEvent {
+        op,
+        source,
+        before: fields.row("before")?,
+        after,
+        ts_ms: fields.int("ts_ms")?,
+    }))
 }
 
-#[derive(Deserialize)]
-struct Message<'a> {
-    #[serde(borrow)]
-    schema: Option<&'a RawValue>,
-    payload: Option<Payload>,
+/// Takes typed fields out of a decoded struct. Their types were checked against the message's
+/// schema while decoding; this checks that the schema declared what an envelope needs.
+struct Fields {
+    row: Row,
+    /// Prepended to field names in errors: `source.`.
+    prefix: &'static str,
 }
 
-#[derive(Deserialize)]
-struct Payload {
-    op: Option<String>,
-    source: Option<Source>,
-    before: Option<Json>,
-    after: Option<Json>,
-    ts_ms: Option<i64>,
-}
-
-/// Decodes messages, parsing each distinct schema once: every message of a topic carries the
-/// same schema, so after the first the per-message cost is the payload.
-#[derive(Default)]
-pub struct Decoder {
-    schemas: HashMap<String, Arc<EnvelopeSchema>>,
-    accept_schemaless: bool,
-}
-
-impl Decoder {
-    /// A decoder that requires the schema in every message (`schemas.enable=true`).
-    pub fn new() -> Self {
-        Self::default()
+impl Fields {
+    fn required<T>(
+        &mut self,
+        name: &str,
+        take: fn(&mut Self, &str) -> Result<Option<T>, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        take(self, name)?.ok_or_else(|| DecodeError::MissingField {
+            path: self.path(name),
+        })
     }
 
-    /// With `accept` true, also reads messages without a schema, taking their values as plain JSON.
-    /// Only right when the connector sends decimals as strings or doubles
-    /// (`decimal.handling.mode=string|double`): a precise decimal's scale is only in the schema,
-    /// and without it its base64 bytes would pass for a string.
-    pub fn accept_schemaless(self, accept: bool) -> Self {
-        Self {
-            accept_schemaless: accept,
-            ..self
+    fn text(&mut self, name: &str) -> Result<Option<String>, DecodeError> {
+        match self.row.take(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text)),
+            Some(other) => Err(unexpected(self.path(name), "string", &other)),
         }
     }
 
-    /// Decodes one message value; `None`, empty, or `null` is a tombstone.
-    pub fn decode(&mut self, value: Option<&[u8]>) -> Result<Change, DecodeError> {
-        let bytes = match value {
-            None => return Ok(Change::Tombstone),
-            Some(bytes) if bytes.trim_ascii().is_empty() || bytes.trim_ascii() == b"null" => {
-                return Ok(Change::Tombstone);
-            }
-            Some(bytes) => bytes,
-        };
-        let message: Message =
-            serde_json::from_slice(bytes).map_err(|error| DecodeError::Json(error.to_string()))?;
-        let schema = match message.schema {
-            Some(raw) if raw.get() != "null" => Some(self.schema(raw.get())?),
-            _ if self.accept_schemaless => None,
-            _ => return Err(DecodeError::MissingSchema),
-        };
-        let payload = match message.payload {
-            Some(payload) => payload,
-            // Without schemas, the JSON converter writes the envelope itself, unwrapped.
-            None if schema.is_none() => serde_json::from_slice(bytes)
-                .map_err(|error| DecodeError::Json(error.to_string()))?,
-            None => return Err(DecodeError::MissingPayload),
-        };
-        let op = Op::parse(
-            payload
-                .op
-                .as_deref()
-                .ok_or(DecodeError::MissingField { path: "op".into() })?,
-        )?;
-        let source = payload.source.ok_or(DecodeError::MissingField {
-            path: "source".into(),
-        })?;
-        Ok(Change::Event(ChangeEvent {
-            op,
-            before: row(
-                schema.as_deref().map(|s| &s.before),
-                payload.before.as_ref(),
-                "before",
-            )?,
-            after: row(
-                schema.as_deref().map(|s| &s.after),
-                payload.after.as_ref(),
-                "after",
-            )?,
-            source,
-            ts_ms: payload.ts_ms,
-        }))
+    fn int(&mut self, name: &str) -> Result<Option<i64>, DecodeError> {
+        match self.row.take(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Int(number)) => Ok(Some(number)),
+            Some(other) => Err(unexpected(self.path(name), "int64", &other)),
+        }
     }
 
-    fn schema(&mut self, text: &str) -> Result<Arc<EnvelopeSchema>, DecodeError> {
-        if let Some(schema) = self.schemas.get(text) {
-            return Ok(Arc::clone(schema));
+    fn row(&mut self, name: &str) -> Result<Option<Row>, DecodeError> {
+        match self.row.take(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Row(row)) => Ok(Some(row)),
+            Some(other) => Err(unexpected(self.path(name), "struct", &other)),
         }
-        let schema = Arc::new(EnvelopeSchema::parse(text)?);
-        self.schemas.insert(text.to_owned(), Arc::clone(&schema));
-        Ok(schema)
+    }
+
+    /// Older Debezium versions sent `snapshot` as a boolean; keep it as text either way.
+    fn snapshot_marker(&mut self) -> Result<Option<String>, DecodeError> {
+        match self.row.take("snapshot") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(marker)) => Ok(Some(marker)),
+            Some(Value::Bool(flag)) => Ok(Some(flag.to_string())),
+            Some(other) => Err(unexpected(self.path("snapshot"), "string", &other)),
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
     }
 }
 
-/// The before or after image: absent or null means no row. `schema` is `None` for a schemaless
-/// message, `Some(None)` when the message's schema does not describe this image.
-fn row(
-    schema: Option<&Option<FieldSchema>>,
-    json: Option<&Json>,
-    path: &str,
-) -> Result<Option<Row>, DecodeError> {
-    let Some(json) = json.filter(|json| !json.is_null()) else {
-        return Ok(None);
-    };
-    let Some(schema) = schema else {
-        return plain_row(json, path).map(Some);
-    };
-    let schema = schema.as_ref().ok_or_else(|| DecodeError::InvalidSchema {
-        path: path.to_owned(),
-        reason: "the payload has a row but the schema does not describe it".to_owned(),
-    })?;
-    let Kind::Struct(fields) = &schema.kind else {
-        return Err(DecodeError::InvalidSchema {
-            path: path.to_owned(),
-            reason: format!("expected a struct, the schema declares {}", schema.declared),
-        });
-    };
-    decode_row(fields, json, path).map(Some)
+fn unexpected(path: String, declared: &str, found: &Value) -> DecodeError {
+    DecodeError::InvalidValue {
+        path,
+        declared: declared.to_owned(),
+        reason: format!("an envelope needs a {declared} here, the schema gives {found:?}"),
+    }
 }

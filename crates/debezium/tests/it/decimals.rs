@@ -1,22 +1,13 @@
 //! Decimals: the scale always comes from the schema; any sign, scale and length.
 
-use debezium::{Change, Decoder, Value};
+use debezium::Value;
 use proptest::prelude::*;
 use serde_json::json;
 
-use crate::{decimal_schema, encode_unscaled, message};
+use crate::{decimal_schema, decode_column, encode_unscaled};
 
 fn decode_price(scale: u32, encoded: serde_json::Value) -> Value {
-    let bytes = message(
-        "c",
-        &[("price", decimal_schema(scale))],
-        json!(null),
-        json!({"price": encoded}),
-    );
-    let Ok(Change::Event(event)) = Decoder::new().decode(Some(&bytes)) else {
-        panic!("not an event")
-    };
-    event.after.unwrap().get("price").unwrap().clone()
+    decode_column(decimal_schema(scale), encoded).unwrap()
 }
 
 fn decoded_text(scale: u32, unscaled: i128) -> String {
@@ -43,30 +34,58 @@ fn keeps_the_blogs_example_exact() {
 #[test]
 fn negative_zero_huge_and_null() {
     assert_eq!(decoded_text(8, -12_345_678), "-0.12345678");
+    assert_eq!(decoded_text(8, -1), "-0.00000001");
     assert_eq!(decoded_text(8, 0), "0.00000000");
+    assert_eq!(decoded_text(8, 10_i128.pow(20)), "1000000000000.00000000");
     assert_eq!(
         decoded_text(8, 123_456_789_012_345_678_901_234),
         "1234567890123456.78901234"
     );
+    let max_38_digits = 10_i128.pow(38) - 1;
+    assert_eq!(
+        decoded_text(8, max_38_digits),
+        "999999999999999999999999999999.99999999"
+    );
+    assert_eq!(
+        decoded_text(8, -max_38_digits),
+        "-999999999999999999999999999999.99999999"
+    );
+    assert_eq!(decoded_text(0, -42), "-42");
     assert_eq!(decode_price(8, json!(null)), Value::Null);
+}
+
+#[test]
+fn an_empty_byte_array_is_zero() {
+    assert!(matches!(decode_price(2, json!("")), Value::Decimal(d) if d.to_string() == "0.00"));
+}
+
+#[test]
+fn decoded_decimals_convert_to_rust_decimal() {
+    let Value::Decimal(price) = decode_price(8, json!(encode_unscaled(10_379_397_000_000))) else {
+        panic!("not a decimal")
+    };
+    assert_eq!(price.scale(), 8);
+    assert_eq!(
+        price.unscaled_be_bytes(),
+        [0x09, 0x70, 0xa4, 0x45, 0x6b, 0x40]
+    );
+    assert_eq!(
+        price.to_rust_decimal().unwrap(),
+        "103793.97000000".parse().unwrap()
+    );
 }
 
 #[test]
 fn variable_scale_decimal_carries_its_own_scale() {
     let schema = json!({"type": "struct", "optional": true, "name": "io.debezium.data.VariableScaleDecimal",
                         "fields": [{"type": "int32", "field": "scale"}, {"type": "bytes", "field": "value"}]});
-    let bytes = message(
-        "c",
-        &[("x", schema)],
-        json!(null),
-        json!({"x": {"scale": 3, "value": encode_unscaled(-1500)}}),
+    let decoded = decode_column(
+        schema.clone(),
+        json!({"scale": 3, "value": encode_unscaled(-1500)}),
     );
-    let Ok(Change::Event(event)) = Decoder::new().decode(Some(&bytes)) else {
-        panic!()
-    };
-    assert!(
-        matches!(event.after.unwrap().get("x"), Some(Value::Decimal(d)) if d.to_string() == "-1.500")
-    );
+    assert!(matches!(decoded, Ok(Value::Decimal(d)) if d.to_string() == "-1.500"));
+    let error = decode_column(schema, json!({"scale": "3", "value": "AQ=="})).unwrap_err();
+    assert!(error.to_string().contains("after.x"), "{error}");
 }
 
 /// The expected text computed independently of the decoder, from the integer and the scale.
@@ -88,7 +107,7 @@ fn expected_text(unscaled: i128, scale: u32) -> String {
 proptest! {
     #[test]
     fn any_decimal_round_trips(
-        unscaled in -99_999_999_999_999_999_999_999_999_999_999_999_999i128..=99_999_999_999_999_999_999_999_999_999_999_999_999i128,
+        unscaled in -(10_i128.pow(38) - 1)..=10_i128.pow(38) - 1,
         scale in 0u32..=18,
     ) {
         prop_assert_eq!(decoded_text(scale, unscaled), expected_text(unscaled, scale));

@@ -33,7 +33,7 @@ async fn poison_messages_go_to_the_dead_letter_topic_and_the_stream_goes_on() {
     let dead_letter_topic = format!("it.dead-letter.{suffix}");
     let poison_key = format!("poison-{suffix}");
     let symbol = format!("DLQ{suffix}USDT");
-    let consumer = RunningConsumer::start_in_group(
+    let consumer = RunningConsumer::start_at_end(
         &format!("it-poison-{suffix}"),
         &[("CONSUMER_DEAD_LETTER_TOPIC", &dead_letter_topic)],
     );
@@ -113,7 +113,7 @@ async fn a_consumer_killed_mid_stream_loses_nothing() {
     let postgres = postgres().await;
     let session = cassandra().await;
 
-    let first = RunningConsumer::start_in_group(&group, &[]);
+    let first = RunningConsumer::start_at_end(&group, &[]);
     for batch in 0..10 {
         insert_tickers(&postgres, &symbol, DAY_TEXT, batch * 20 + 1, 20).await;
     }

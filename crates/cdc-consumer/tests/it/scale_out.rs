@@ -82,9 +82,7 @@ async fn produce(
     for id in ids {
         let key = format!("{{\"id\":{id}}}");
         let payload = event_for(template, symbol, id);
-        let record = FutureRecord::to(topic)
-            .key(&key)
-            .payload(&payload);
+        let record = FutureRecord::to(topic).key(&key).payload(&payload);
         producer
             .send(record, Duration::from_secs(10))
             .await

@@ -28,7 +28,15 @@ pub struct RunningConsumer {
 impl RunningConsumer {
     /// Starts the consumer in a consumer group of its own, so it reads every topic from the start.
     pub fn start(test_name: &str) -> Self {
-        Self::start_in_group(&format!("it-{test_name}-{}", unique_suffix()), &[])
+        Self::start_at_end(&format!("it-{test_name}-{}", unique_suffix()), &[])
+    }
+
+    /// Starts the consumer in a new `group` positioned at the current end of the pipeline's
+    /// topics, so it handles only what the test writes from now on, not the whole history of a
+    /// long-lived development stack.
+    pub fn start_at_end(group: &str, environment: &[(&str, &str)]) -> Self {
+        commit_end_offsets(group, &["crypto.public.ticker_24h", "crypto.public.klines"]);
+        Self::start_in_group(group, environment)
     }
 
     /// Starts the consumer in `group`, with extra environment settings.
@@ -199,4 +207,29 @@ pub fn end_offset(topic: &str) -> i64 {
         .fetch_watermarks(topic, 0, std::time::Duration::from_secs(10))
         .expect("cannot read watermarks");
     high
+}
+
+/// Commits, for `group`, the current end offset of partition 0 of each of `topics` that exists.
+fn commit_end_offsets(group: &str, topics: &[&str]) {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
+        .set("group.id", group)
+        .create()
+        .expect("cannot create a Kafka client");
+    let mut offsets = rdkafka::TopicPartitionList::new();
+    for topic in topics {
+        if let Ok((_, end)) =
+            consumer.fetch_watermarks(topic, 0, std::time::Duration::from_secs(10))
+        {
+            offsets
+                .add_partition_offset(topic, 0, rdkafka::Offset::Offset(end))
+                .expect("a valid offset");
+        }
+    }
+    if offsets.count() > 0 {
+        consumer
+            .commit(&offsets, CommitMode::Sync)
+            .expect("cannot commit the group's start offsets");
+    }
 }

@@ -19,8 +19,14 @@ async fn ticker_rows(admin: &tokio_postgres::Client, symbol: &str) -> i64 {
         .get(0)
 }
 
+/// GET `url`, waiting up to 30 s for the ingester (started in the background) to listen.
 async fn get(url: &str) -> (u16, String) {
-    let response = reqwest::get(url).await.unwrap();
+    let response = eventually(
+        "the ingester's operations endpoint",
+        Duration::from_secs(30),
+        || async { reqwest::get(url).await.ok() },
+    )
+    .await;
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
@@ -126,11 +132,6 @@ async fn the_weight_budget_keeps_the_ingester_under_the_limit() {
     let listen = format!("127.0.0.1:{}", free_port());
     // Each second asks for 2 (tickers) + 24 (klines) while the budget allows 20.
     let running = spawn(config(&sim.base_url(), &SYMBOLS, &["--listen", &listen]));
-    // The ingester starts in the background: wait until it serves /metrics.
-    eventually("the metrics endpoint", Duration::from_secs(30), || async {
-        reqwest::get(format!("http://{listen}/metrics")).await.ok().map(drop)
-    })
-    .await;
     let deadline = Instant::now() + Duration::from_secs(8);
     let mut highest = 0.0_f64;
     while Instant::now() < deadline {

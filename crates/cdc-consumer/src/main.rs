@@ -52,7 +52,20 @@ struct Config {
         default_value = "127.0.0.1:9042"
     )]
     cassandra_nodes: Vec<String>,
-    /// Cassandra keyspace holding the replicated tables.
+    /// Cassandra replication of the keyspace, as a CQL map (applied at every start).
+    #[arg(
+        long,
+        env = "CASSANDRA_REPLICATION",
+        default_value = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    )]
+    cassandra_replication: String,
+    /// How many days ticker rows live in Cassandra (the table's default TTL).
+    #[arg(long, env = "CONSUMER_TICKER_RETENTION_DAYS", default_value_t = 30)]
+    ticker_retention_days: u32,
+    /// How many days kline rows live in Cassandra.
+    #[arg(long, env = "CONSUMER_KLINE_RETENTION_DAYS", default_value_t = 400)]
+    kline_retention_days: u32,
+    /// Cassandra keyspace holding the replicated tables (created when missing).
     #[arg(long, env = "CASSANDRA_KEYSPACE", default_value = "crypto_data")]
     keyspace: String,
     /// Where to serve `/metrics` (Prometheus) and `/healthz`.
@@ -65,6 +78,24 @@ struct Config {
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = service::LOG_FORMATS)]
     log_format: String,
+}
+
+impl Config {
+    fn schema_settings(&self) -> anyhow::Result<cassandra_schema::SchemaSettings> {
+        let seconds = |days: u32, flag: &str| {
+            days.checked_mul(86_400)
+                .filter(|seconds| *seconds <= 630_720_000)
+                .with_context(|| {
+                    format!("{flag} {days} is more than Cassandra's 20-year TTL limit")
+                })
+        };
+        Ok(cassandra_schema::SchemaSettings {
+            keyspace: self.keyspace.clone(),
+            replication: self.cassandra_replication.clone(),
+            ticker_retention_secs: seconds(self.ticker_retention_days, "--ticker-retention-days")?,
+            kline_retention_secs: seconds(self.kline_retention_days, "--kline-retention-days")?,
+        })
+    }
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -133,12 +164,17 @@ async fn main() -> anyhow::Result<()> {
     .await
     .with_context(|| format!("cannot serve metrics on {}", config.metrics_listen))?;
 
-    let sink =
-        match CassandraSink::connect(&config.cassandra_nodes, &config.keyspace, &shutdown).await {
-            Ok(sink) => sink,
-            Err(cdc_consumer::sink::SinkError::Cancelled) => return Ok(()),
-            Err(error) => return Err(error).context("connecting to Cassandra"),
-        };
+    let sink = match CassandraSink::connect(
+        &config.cassandra_nodes,
+        &config.schema_settings()?,
+        &shutdown,
+    )
+    .await
+    {
+        Ok(sink) => sink,
+        Err(cdc_consumer::sink::SinkError::Cancelled) => return Ok(()),
+        Err(error) => return Err(error).context("connecting to Cassandra"),
+    };
     let kafka = ConsumeSettings {
         brokers: config.kafka_brokers,
         group_id: config.group_id,

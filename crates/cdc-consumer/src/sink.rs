@@ -9,6 +9,8 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::statement::prepared::PreparedStatement;
 use tokio_util::sync::CancellationToken;
 
+use cassandra_schema::SchemaSettings;
+
 use crate::mapping::{CqlWrite, TABLES, TableMapping};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,10 +30,31 @@ pub enum SinkError {
         table: &'static str,
         source: scylla::errors::ExecutionError,
     },
+    #[error("cannot apply the schema statement `{statement}`: {source}")]
+    Schema {
+        statement: String,
+        source: scylla::errors::ExecutionError,
+    },
     #[error("no statements were prepared for table {0}")]
     Unprepared(&'static str),
     #[error("shut down while waiting for Cassandra")]
     Cancelled,
+}
+
+impl SinkError {
+    fn is_rejected_statement(&self) -> bool {
+        use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+        let SinkError::Schema { source, .. } = self else {
+            return false;
+        };
+        matches!(
+            source,
+            ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+                DbError::SyntaxError | DbError::Invalid | DbError::ConfigError,
+                _
+            ))
+        )
+    }
 }
 
 struct TableStatements {
@@ -46,17 +69,21 @@ pub struct CassandraSink {
 }
 
 impl CassandraSink {
-    /// Connects and prepares every mapped table's statements, retrying with backoff while
-    /// Cassandra is still starting or unreachable, until `shutdown`.
+    /// Connects, creates the schema when missing (and applies its settings), and prepares every
+    /// mapped table's statements, retrying with backoff while Cassandra is still starting or
+    /// unreachable, until `shutdown`.
     pub async fn connect(
         nodes: &[String],
-        keyspace: &str,
+        schema: &SchemaSettings,
         shutdown: &CancellationToken,
     ) -> Result<Self, SinkError> {
         let mut delay = Duration::from_millis(200);
         loop {
-            match Self::try_connect(nodes, keyspace).await {
+            match Self::try_connect(nodes, schema).await {
                 Ok(sink) => return Ok(sink),
+                // A statement Cassandra rejects as such (say, a malformed replication map) is a
+                // configuration error: retrying cannot fix it.
+                Err(error) if error.is_rejected_statement() => return Err(error),
                 Err(error) => tracing::warn!("Cassandra not ready, retrying in {delay:?}: {error}"),
             }
             tokio::select! {
@@ -67,7 +94,7 @@ impl CassandraSink {
         }
     }
 
-    async fn try_connect(nodes: &[String], keyspace: &str) -> Result<Self, SinkError> {
+    async fn try_connect(nodes: &[String], schema: &SchemaSettings) -> Result<Self, SinkError> {
         let session = SessionBuilder::new()
             .known_nodes(nodes)
             .connection_timeout(Duration::from_secs(5))
@@ -77,6 +104,13 @@ impl CassandraSink {
                 nodes: nodes.join(","),
                 source,
             })?;
+        for statement in cassandra_schema::statements(schema) {
+            session
+                .query_unpaged(statement.as_str(), ())
+                .await
+                .map_err(|source| SinkError::Schema { statement, source })?;
+        }
+        let keyspace = &schema.keyspace;
         let mut statements = HashMap::new();
         for table in &TABLES {
             let prepared = TableStatements {

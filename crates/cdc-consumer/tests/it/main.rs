@@ -7,6 +7,7 @@
 mod delivery;
 mod end_to_end;
 mod scale_out;
+mod schema;
 #[path = "../support/mod.rs"]
 mod support;
 mod verify;

@@ -1,6 +1,6 @@
 //! Cassandra 5.0 run from Maven Central's `cassandra-all` jar: a single node on loopback with a
 //! small heap, the JVM options of Cassandra's own `jvm17-server.options`, and the CQL schema
-//! from `sql/cassandra/schema.cql` applied once it answers.
+//! (`sql/cassandra/schema.cql`, through the `cassandra-schema` crate) applied once it answers.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,8 +11,6 @@ use anyhow::Context;
 use crate::config::Stack;
 use crate::install::{Artifact, ensure_maven_classpath};
 use crate::process::ManagedProcess;
-
-pub const SCHEMA_FILE: &str = "sql/cassandra/schema.cql";
 
 /// `--add-exports`/`--add-opens` from Cassandra 5.0's `conf/jvm17-server.options`: Cassandra
 /// reaches into JDK internals that Java 17 closes by default.
@@ -152,50 +150,14 @@ pub async fn probe(stack: &Stack) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Executes every statement of the schema file (each is `IF NOT EXISTS`, so this is idempotent).
+/// Creates the schema with its default settings (each statement is idempotent).
 pub async fn apply_schema(stack: &Stack) -> anyhow::Result<()> {
-    let path = stack.workspace_root.join(SCHEMA_FILE);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
     let session = session(stack).await?;
-    for statement in split_statements(&text) {
+    for statement in cassandra_schema::statements(&cassandra_schema::SchemaSettings::default()) {
         session
             .query_unpaged(statement.as_str(), &[])
             .await
-            .with_context(|| format!("in {}: {statement}", path.display()))?;
+            .with_context(|| format!("applying {statement}"))?;
     }
     Ok(())
-}
-
-/// Splits a CQL script into statements: `--` comment lines are dropped and `;` ends a statement.
-/// The schema keeps semicolons out of string literals so this stays this simple.
-pub fn split_statements(script: &str) -> Vec<String> {
-    let without_comments: String = script
-        .lines()
-        .filter(|line| !line.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    without_comments
-        .split(';')
-        .map(str::trim)
-        .filter(|statement| !statement.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_statements;
-
-    #[test]
-    fn splits_statements_and_drops_comment_lines() {
-        let script = "-- a keyspace\nCREATE KEYSPACE k WITH x = 1;\n\n  -- a table\nCREATE TABLE t (a int PRIMARY KEY);\n";
-        assert_eq!(
-            split_statements(script),
-            vec![
-                "CREATE KEYSPACE k WITH x = 1",
-                "CREATE TABLE t (a int PRIMARY KEY)"
-            ]
-        );
-    }
 }

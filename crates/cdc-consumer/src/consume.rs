@@ -1,32 +1,35 @@
-//! The consume loop: Kafka → decode → plan → Cassandra, with at-least-once delivery.
+//! The consume loop: Kafka → decode → plan → lanes → Cassandra, with at-least-once delivery.
 //!
-//! Offsets are stored (`enable.auto.offset.store=false`) only after every Cassandra write of a
-//! message has been acknowledged, and messages of a partition are handled in order, so a stored
-//! offset never runs ahead of an unwritten message; librdkafka commits stored offsets
-//! periodically and on partition revocation, and we commit synchronously on shutdown. A message
-//! that cannot be decoded or mapped goes to the dead-letter topic with the reason; Cassandra
-//! being away is not such a message: its write is retried with backoff until it succeeds.
+//! One loop reads messages in order, decodes and maps each (pure, cheap), and hands its writes
+//! to the lane of its key ([`crate::lanes`]), so rows are written concurrently and each row's
+//! changes in order. Offsets are stored (`enable.auto.offset.store=false`) only once a message
+//! and every earlier one of its partition are written; librdkafka commits stored offsets every
+//! second, and synchronously when partitions are revoked and at shutdown. Before a revocation
+//! completes, the partitions' queued jobs are dropped and running ones finish, so the next owner
+//! never races a stale write. A message that cannot be decoded or mapped goes to the
+//! dead-letter topic with the reason.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use debezium::{Change, Decoder};
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::FutureProducer;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use service::Health;
-
+use crate::lanes::{Dispatched, Execute, Lanes, OffsetStore, Progress};
 use crate::mapping::plan_writes;
-use crate::metrics::{ConsumerMetrics, EventLabels, PartitionLabels, RetryLabels};
+use crate::metrics::{ConsumerMetrics, EventLabels, PartitionLabels};
+use crate::ordering::{TopicPartition, lane_for};
+use crate::replicate::{Job, Observability, Replicator};
 use crate::sink::CassandraSink;
 
 pub struct ConsumeSettings {
@@ -36,28 +39,26 @@ pub struct ConsumeSettings {
     pub dead_letter_topic: String,
     /// Decode messages without a schema too (see `Decoder::accept_schemaless`).
     pub accept_schemaless: bool,
+    /// Lanes, and so the most Cassandra requests in flight at once.
+    pub max_in_flight: usize,
+    /// librdkafka's prefetch queue bound (`queued.max.messages.kbytes`), which bounds memory.
+    pub fetch_queue_kbytes: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
     #[error("Kafka client setup failed: {0}")]
     Setup(#[source] KafkaError),
-    #[error("cannot store the offset of {topic}[{partition}]@{offset}: {source}")]
-    StoreOffset {
-        topic: String,
-        partition: i32,
-        offset: i64,
-        source: KafkaError,
-    },
 }
 
-/// Logs commits and rebalances (what an operator needs to follow offsets) and turns
-/// librdkafka's periodic statistics into the lag metric.
-struct LoggingContext {
+/// Finishes revoked partitions' writes before they move, logs commits and rebalances, and
+/// turns librdkafka's periodic statistics into the lag metric.
+struct ConsumeContext {
     metrics: Arc<ConsumerMetrics>,
+    progress: Arc<Progress>,
 }
 
-impl ClientContext for LoggingContext {
+impl ClientContext for ConsumeContext {
     fn stats(&self, statistics: Statistics) {
         for (topic, topic_statistics) in &statistics.topics {
             for (partition, partition_statistics) in &topic_statistics.partitions {
@@ -88,9 +89,21 @@ impl ClientContext for LoggingContext {
     }
 }
 
-impl ConsumerContext for LoggingContext {
-    fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance) {
+impl ConsumerContext for ConsumeContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance) {
         tracing::info!("rebalance: {rebalance:?}");
+        if let Rebalance::Revoke(revoked) = rebalance {
+            let partitions: Vec<TopicPartition> = revoked
+                .elements()
+                .iter()
+                .map(|element| TopicPartition {
+                    topic: element.topic().to_owned(),
+                    partition: element.partition(),
+                })
+                .collect();
+            self.progress.release_blocking(&partitions);
+            commit_stored(consumer, "on revocation");
+        }
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
@@ -101,13 +114,35 @@ impl ConsumerContext for LoggingContext {
     }
 }
 
-type LoggingConsumer = StreamConsumer<LoggingContext>;
+type KafkaConsumer = StreamConsumer<ConsumeContext>;
+
+impl OffsetStore for KafkaConsumer {
+    fn store(&self, partition: &TopicPartition, offset: i64) {
+        if let Err(error) = self.store_offset(&partition.topic, partition.partition, offset) {
+            // Only a partition that is no longer assigned refuses; its next owner reads on
+            // from the last commit, so nothing is lost.
+            tracing::warn!(
+                "cannot store offset {offset} of {}[{}]: {error}",
+                partition.topic,
+                partition.partition
+            );
+        }
+    }
+}
+
+/// Commits stored offsets synchronously; nothing stored since the last commit is not an error.
+fn commit_stored<C: Consumer<ConsumeContext>>(consumer: &C, when: &str) {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(error) => tracing::warn!("commit {when} failed: {error}"),
+    }
+}
 
 fn create_consumer(
     settings: &ConsumeSettings,
-    metrics: Arc<ConsumerMetrics>,
-) -> Result<LoggingConsumer, ConsumeError> {
-    let consumer: LoggingConsumer = ClientConfig::new()
+    context: ConsumeContext,
+) -> Result<KafkaConsumer, ConsumeError> {
+    let consumer: KafkaConsumer = ClientConfig::new()
         .set("bootstrap.servers", &settings.brokers)
         .set("group.id", &settings.group_id)
         // A new group reads everything there is, not just what arrives after it starts.
@@ -118,7 +153,11 @@ fn create_consumer(
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", "10")
         .set("statistics.interval.ms", "5000")
-        .create_with_context(LoggingContext { metrics })
+        .set(
+            "queued.max.messages.kbytes",
+            settings.fetch_queue_kbytes.to_string(),
+        )
+        .create_with_context(context)
         .map_err(ConsumeError::Setup)?;
     let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics).map_err(ConsumeError::Setup)?;
@@ -133,29 +172,42 @@ fn create_producer(settings: &ConsumeSettings) -> Result<FutureProducer, Consume
         .map_err(ConsumeError::Setup)
 }
 
-/// What the consumer reports about itself: metrics, and health for `/healthz`.
-pub struct Observability {
-    pub metrics: Arc<ConsumerMetrics>,
-    pub health: Health,
-}
-
-/// Consumes until `shutdown`, then commits what has been written and returns.
+/// Consumes until `shutdown`, then lets running writes finish, commits what has been written
+/// and returns.
 pub async fn run(
     settings: &ConsumeSettings,
-    sink: &CassandraSink,
-    observability: &Observability,
+    sink: Arc<CassandraSink>,
+    observability: Observability,
     shutdown: &CancellationToken,
 ) -> Result<(), ConsumeError> {
-    let consumer = create_consumer(settings, Arc::clone(&observability.metrics))?;
-    let replicator = Replicator {
+    let progress = Arc::new(Progress::new(shutdown.clone()));
+    let consumer = Arc::new(create_consumer(
+        settings,
+        ConsumeContext {
+            metrics: Arc::clone(&observability.metrics),
+            progress: Arc::clone(&progress),
+        },
+    )?);
+    let replicator = Arc::new(Replicator {
         sink,
         dead_letters: create_producer(settings)?,
-        dead_letter_topic: &settings.dead_letter_topic,
-        observability,
-        shutdown,
-    };
+        dead_letter_topic: settings.dead_letter_topic.clone(),
+        observability: observability.clone(),
+    });
+    let offsets: Arc<dyn OffsetStore> = consumer.clone();
+    let lanes = Lanes::start(
+        settings.max_in_flight,
+        Arc::clone(&replicator),
+        Arc::clone(&progress),
+        Arc::clone(&offsets),
+    );
     let mut decoder = Decoder::new().accept_schemaless(settings.accept_schemaless);
-    tracing::info!(topics = ?settings.topics, group = %settings.group_id, "consuming");
+    tracing::info!(
+        topics = ?settings.topics,
+        group = %settings.group_id,
+        lanes = lanes.count(),
+        "consuming"
+    );
     observability.health.healthy();
     loop {
         let message = tokio::select! {
@@ -178,205 +230,95 @@ pub async fn run(
             partition = message.partition(),
             offset = message.offset()
         );
-        if replicator
-            .handle(&message, &mut decoder)
-            .instrument(span)
-            .await
-            .is_err()
-        {
-            // Shutting down before the message was fully written: its offset stays unstored.
+        let partition = TopicPartition {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+        };
+        let offset = message.offset();
+        let lane = lane_for(message.topic(), message.key(), lanes.count());
+        let job = span.in_scope(|| plan_job(&message, &mut decoder, &observability.metrics));
+        let stop = progress.dispatch(&partition, offset);
+        let Some(job) = job else {
+            // Nothing to write; the offset still waits for everything before it.
+            progress.end(&partition, offset, true, offsets.as_ref());
+            continue;
+        };
+        let dispatched = Dispatched {
+            partition: partition.clone(),
+            offset,
+            stop,
+            span: span.clone(),
+            job,
+        };
+        let handed_over = match lane {
+            Some(lane) => tokio::select! {
+                _ = shutdown.cancelled() => false,
+                _ = lanes.submit(lane, dispatched) => true,
+            },
+            None => {
+                // No key to order by: run alone, after everything before it.
+                let idle = tokio::select! {
+                    _ = shutdown.cancelled() => false,
+                    _ = progress.idle() => true,
+                };
+                if idle {
+                    let written = replicator
+                        .execute(&dispatched.job, &dispatched.stop)
+                        .instrument(span)
+                        .await;
+                    progress.end(&partition, offset, written, offsets.as_ref());
+                }
+                idle
+            }
+        };
+        if !handed_over {
+            // Shutting down: the message stays unwritten and its offset unstored.
+            progress.end(&partition, offset, false, offsets.as_ref());
             break;
         }
-        consumer
-            .store_offset_from_message(&message)
-            .map_err(|source| ConsumeError::StoreOffset {
-                topic: message.topic().to_owned(),
-                partition: message.partition(),
-                offset: message.offset(),
-                source,
-            })?;
     }
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-        Err(error) => tracing::warn!("final commit failed: {error}"),
-    }
+    lanes.close().await;
+    commit_stored(consumer.as_ref(), "at shutdown");
     tracing::info!("consumer stopped; offsets committed");
     Ok(())
 }
 
-/// Returned when shutdown interrupted the handling of a message.
-struct Interrupted;
-
-/// Everything handling one message needs.
-struct Replicator<'a> {
-    sink: &'a CassandraSink,
-    dead_letters: FutureProducer,
-    dead_letter_topic: &'a str,
-    observability: &'a Observability,
-    shutdown: &'a CancellationToken,
-}
-
-impl Replicator<'_> {
-    /// Decodes, maps and writes one message, or sends it to the dead-letter topic; returns once
-    /// that is acknowledged, or `Interrupted` at shutdown.
-    async fn handle(
-        &self,
-        message: &BorrowedMessage<'_>,
-        decoder: &mut Decoder,
-    ) -> Result<(), Interrupted> {
-        let metrics = &self.observability.metrics;
-        let event = match decoder.decode(message.payload()) {
-            Ok(Change::Tombstone) => {
-                let labels = EventLabels {
-                    table: message.topic().to_owned(),
-                    op: "tombstone".to_owned(),
-                };
-                metrics.events.get_or_create(&labels).inc();
-                return Ok(());
-            }
-            Ok(Change::Event(event)) => event,
-            Err(error) => return self.dead_letter(message, &error.to_string()).await,
-        };
-        let writes = match plan_writes(&event) {
-            Ok(writes) => writes,
-            Err(error) => return self.dead_letter(message, &error.to_string()).await,
-        };
-        for write in &writes {
-            self.retry("cassandra_write", || async {
-                let started = Instant::now();
-                let written = self.sink.apply(write).await;
-                metrics
-                    .cassandra_write_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                written
-            })
-            .await?;
-        }
-        let table = event.source.qualified_table();
-        metrics
-            .events
-            .get_or_create(&EventLabels {
-                table,
-                op: event.op.code().to_owned(),
-            })
-            .inc();
-        if let Some(latency) = since_commit(&event.source) {
-            metrics.end_to_end_seconds.observe(latency);
-        }
-        tracing::debug!(writes = writes.len(), "replicated");
-        Ok(())
-    }
-
-    async fn dead_letter(
-        &self,
-        message: &BorrowedMessage<'_>,
-        reason: &str,
-    ) -> Result<(), Interrupted> {
-        tracing::error!(
-            "poison message sent to {}: {reason}",
-            self.dead_letter_topic
-        );
-        self.retry("dead_letter_publish", || {
-            publish_dead_letter(&self.dead_letters, self.dead_letter_topic, message, reason)
-        })
-        .await?;
-        self.observability.metrics.dead_letters.inc();
-        Ok(())
-    }
-
-    /// Retries `attempt` with capped exponential backoff until it succeeds or shutdown begins,
-    /// reporting unhealthy while it fails.
-    async fn retry<F, Fut, E>(&self, action: &str, mut attempt: F) -> Result<(), Interrupted>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: std::fmt::Display,
-    {
-        let mut delay = Duration::from_millis(50);
-        let mut failing = false;
-        loop {
-            match attempt().await {
-                Ok(()) => {
-                    if failing {
-                        tracing::info!("{action} recovered");
-                        self.observability.health.healthy();
-                    }
-                    return Ok(());
-                }
-                Err(error) => {
-                    tracing::warn!("{action} failed, retrying in {delay:?}: {error}");
-                    self.observability
-                        .health
-                        .unhealthy(format!("{action} failing: {error}"));
-                    let labels = RetryLabels {
-                        action: action.to_owned(),
-                    };
-                    self.observability
-                        .metrics
-                        .retries
-                        .get_or_create(&labels)
-                        .inc();
-                    failing = true;
-                }
-            }
-            tokio::select! {
-                _ = self.shutdown.cancelled() => return Err(Interrupted),
-                _ = tokio::time::sleep(delay) => {}
-            }
-            delay = (delay * 2).min(Duration::from_secs(5));
-        }
-    }
-}
-
-/// Seconds from the change's commit in PostgreSQL until now; `None` if the clock disagrees.
-fn since_commit(source: &debezium::Source) -> Option<f64> {
-    let committed_us = source.ts_us.unwrap_or(source.ts_ms.saturating_mul(1000));
-    let now_us = i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .ok()?
-            .as_micros(),
-    )
-    .ok()?;
-    let elapsed_us = now_us.checked_sub(committed_us)?;
-    (elapsed_us >= 0).then(|| elapsed_us as f64 / 1e6)
-}
-
-async fn publish_dead_letter(
-    producer: &FutureProducer,
-    topic: &str,
+/// Decodes and maps one message into its job; `None` for a tombstone, which needs nothing
+/// written (the delete before it did the work).
+fn plan_job(
     message: &BorrowedMessage<'_>,
-    reason: &str,
-) -> Result<(), KafkaError> {
-    let partition = message.partition().to_string();
-    let offset = message.offset().to_string();
-    let headers = OwnedHeaders::new()
-        .insert(Header {
-            key: "dlq.error",
-            value: Some(reason),
+    decoder: &mut Decoder,
+    metrics: &ConsumerMetrics,
+) -> Option<Job> {
+    let dead_letter = |reason: String| {
+        Some(Job::DeadLetter {
+            message: message.detach(),
+            reason,
         })
-        .insert(Header {
-            key: "dlq.source.topic",
-            value: Some(message.topic()),
-        })
-        .insert(Header {
-            key: "dlq.source.partition",
-            value: Some(&partition),
-        })
-        .insert(Header {
-            key: "dlq.source.offset",
-            value: Some(&offset),
-        });
-    let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
-    if let Some(key) = message.key() {
-        record = record.key(key);
-    }
-    if let Some(payload) = message.payload() {
-        record = record.payload(payload);
-    }
-    producer
-        .send(record, Duration::from_secs(10))
-        .await
-        .map(drop)
-        .map_err(|(error, _)| error)
+    };
+    let event = match decoder.decode(message.payload()) {
+        Ok(Change::Tombstone) => {
+            let labels = EventLabels {
+                table: message.topic().to_owned(),
+                op: "tombstone".to_owned(),
+            };
+            metrics.events.get_or_create(&labels).inc();
+            return None;
+        }
+        Ok(Change::Event(event)) => event,
+        Err(error) => return dead_letter(error.to_string()),
+    };
+    let writes = match plan_writes(&event) {
+        Ok(writes) => writes,
+        Err(error) => return dead_letter(error.to_string()),
+    };
+    Some(Job::Replicate {
+        writes,
+        table: event.source.qualified_table(),
+        op: event.op.code(),
+        committed_us: event
+            .source
+            .ts_us
+            .unwrap_or(event.source.ts_ms.saturating_mul(1000)),
+    })
 }

@@ -3,14 +3,20 @@
 //!
 //! - [`mapping`]: pure — which Cassandra table, key and values a PostgreSQL change becomes.
 //! - [`sink`]: Cassandra IO — prepared statements, retries while Cassandra is away.
-//! - [`consume`]: Kafka IO — the consume loop, at-least-once offsets, the dead-letter topic.
+//! - [`consume`]: Kafka IO — the consume loop, at-least-once offsets, rebalances.
+//! - [`ordering`]: pure — which writes may run concurrently, which offset is safe to store.
+//! - [`lanes`]: the concurrent writers, in order per key, and the shared offset progress.
+//! - [`replicate`]: one job — Cassandra writes or a dead letter — retried until acknowledged.
 //! - [`metrics`]: what `/metrics` reports.
 //! - [`decode_lines`]: the `decode` subcommand, for reading raw Kafka messages.
 //! - [`verify`]: the `verify` subcommand, comparing PostgreSQL and Cassandra after an incident.
 
 pub mod consume;
 pub mod decode_lines;
+pub mod lanes;
 pub mod mapping;
 pub mod metrics;
+pub mod ordering;
+pub mod replicate;
 pub mod sink;
 pub mod verify;

@@ -4,8 +4,9 @@
 //! Ctrl-C stops polling, lets the message in hand finish, commits, and exits 0.
 
 use anyhow::Context;
-use cdc_consumer::consume::{self, ConsumeSettings, Observability};
+use cdc_consumer::consume::{self, ConsumeSettings};
 use cdc_consumer::metrics::ConsumerMetrics;
+use cdc_consumer::replicate::Observability;
 use cdc_consumer::sink::CassandraSink;
 use cdc_consumer::verify::{self, Window};
 use clap::Parser;
@@ -44,6 +45,16 @@ struct Config {
     /// decimal's scale is only in the schema.
     #[arg(long, env = "CONSUMER_ACCEPT_SCHEMALESS")]
     accept_schemaless: bool,
+    /// The most Cassandra writes in flight at once. Changes to one row are always written one
+    /// after the other, in order; different rows concurrently, up to this bound.
+    #[arg(long, env = "CONSUMER_MAX_IN_FLIGHT", default_value_t = 64,
+          value_parser = clap::value_parser!(u16).range(1..=4096))]
+    max_in_flight: u16,
+    /// How much fetched data librdkafka may hold ahead of the writes, in KiB; with the lanes'
+    /// queues this bounds the consumer's memory.
+    #[arg(long, env = "CONSUMER_FETCH_QUEUE_KBYTES", default_value_t = 8192,
+          value_parser = clap::value_parser!(u32).range(1..=2_097_151))]
+    fetch_queue_kbytes: u32,
     /// Cassandra contact points (host:port), comma-separated.
     #[arg(
         long,
@@ -181,8 +192,10 @@ async fn main() -> anyhow::Result<()> {
         topics: config.topics,
         dead_letter_topic: config.dead_letter_topic,
         accept_schemaless: config.accept_schemaless,
+        max_in_flight: usize::from(config.max_in_flight),
+        fetch_queue_kbytes: config.fetch_queue_kbytes,
     };
-    consume::run(&kafka, &sink, &observability, &shutdown)
+    consume::run(&kafka, std::sync::Arc::new(sink), observability, &shutdown)
         .await
         .context("consuming from Kafka")
 }

@@ -37,6 +37,8 @@ pub struct ConsumerMetrics {
     pub end_to_end_seconds: Histogram,
     /// Messages not yet consumed, per partition, as librdkafka's statistics report it.
     pub lag: Family<PartitionLabels, Gauge>,
+    /// Changes being written to Cassandra now (at most one per lane).
+    pub writes_in_flight: Gauge,
 }
 
 impl ConsumerMetrics {
@@ -50,6 +52,7 @@ impl ConsumerMetrics {
             // 1 ms … ~33 s
             end_to_end_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             lag: Family::default(),
+            writes_in_flight: Gauge::default(),
         };
         let registry = registry.sub_registry_with_prefix("cdc_consumer");
         registry.register(
@@ -81,6 +84,11 @@ impl ConsumerMetrics {
             "lag",
             "Messages behind the partition's end",
             metrics.lag.clone(),
+        );
+        registry.register(
+            "writes_in_flight",
+            "Changes being written to Cassandra now",
+            metrics.writes_in_flight.clone(),
         );
         metrics
     }

@@ -6,6 +6,7 @@
 
 mod delivery;
 mod end_to_end;
+mod ordering;
 mod scale_out;
 mod schema;
 #[path = "../support/mod.rs"]

@@ -152,6 +152,11 @@ fn create_consumer(
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", "10")
+        // Once the prefetch queue is full, librdkafka pauses fetching for this long (default
+        // 1 s): with the writes slower than Kafka, the default starves the lanes every second.
+        .set("fetch.queue.backoff.ms", "10")
+        // Fewer, larger fetches: Debezium's messages are several KB each (schemas included).
+        .set("max.partition.fetch.bytes", "2097152")
         .set("statistics.interval.ms", "5000")
         .set(
             "queued.max.messages.kbytes",

@@ -4,8 +4,10 @@
 //! There are `max_in_flight` lanes, each a task that runs one job at a time, so at most that
 //! many Cassandra requests are in flight. A job's lane follows from its Kafka key
 //! ([`lane_for`](crate::ordering::lane_for)): all changes of one row run in one lane, in the
-//! order they were consumed. Each lane queues at most [`LANE_QUEUE`] jobs, after which handing
-//! out more waits: that, with librdkafka's bounded fetch queue, bounds memory.
+//! order they were consumed. The lanes together hold at most [`QUEUED_PER_LANE`] jobs per lane,
+//! after which handing out more waits: that, with librdkafka's bounded fetch queue, bounds
+//! memory. The bound is shared rather than per lane, so one busy lane does not hold up the
+//! others.
 //!
 //! [`Progress`] is shared by the dispatcher, the lanes and the rebalance callback: it stores an
 //! offset once its message and every earlier one of the partition are written, cancels the
@@ -15,15 +17,15 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::ordering::{OffsetTracker, TopicPartition};
 
-/// How many jobs each lane holds besides the one it is running.
-pub const LANE_QUEUE: usize = 16;
+/// How many jobs the lanes hold, per lane, counting those running.
+pub const QUEUED_PER_LANE: usize = 4;
 
 /// Where an offset goes once it is safe: the Kafka consumer's offset store.
 pub trait OffsetStore: Send + Sync {
@@ -168,9 +170,14 @@ impl Progress {
     }
 }
 
+/// A job in a lane, with its share of the lanes' bound on held jobs.
+type Queued<J> = (Dispatched<J>, OwnedSemaphorePermit);
+
 /// The lanes: tasks that run jobs, one at a time each.
 pub struct Lanes<J> {
-    senders: Vec<mpsc::Sender<Dispatched<J>>>,
+    senders: Vec<mpsc::UnboundedSender<Queued<J>>>,
+    /// Permits for the jobs the lanes may hold.
+    room: Arc<Semaphore>,
     tasks: JoinSet<()>,
 }
 
@@ -181,10 +188,11 @@ impl<J: Send + 'static> Lanes<J> {
         progress: Arc<Progress>,
         offsets: Arc<dyn OffsetStore>,
     ) -> Self {
+        let count = count.max(1);
         let mut senders = Vec::with_capacity(count);
         let mut tasks = JoinSet::new();
-        for _ in 0..count.max(1) {
-            let (sender, receiver) = mpsc::channel(LANE_QUEUE);
+        for _ in 0..count {
+            let (sender, receiver) = mpsc::unbounded_channel();
             senders.push(sender);
             tasks.spawn(run_lane(
                 receiver,
@@ -193,19 +201,26 @@ impl<J: Send + 'static> Lanes<J> {
                 Arc::clone(&offsets),
             ));
         }
-        Self { senders, tasks }
+        Self {
+            senders,
+            room: Arc::new(Semaphore::new(count * QUEUED_PER_LANE)),
+            tasks,
+        }
     }
 
     pub fn count(&self) -> usize {
         self.senders.len()
     }
 
-    /// Queues a job on `lane`, waiting while that lane is full.
+    /// Queues a job on `lane`, waiting while the lanes hold as many jobs as they may.
     pub async fn submit(&self, lane: usize, dispatched: Dispatched<J>) {
+        let Ok(permit) = Arc::clone(&self.room).acquire_owned().await else {
+            // The semaphore is never closed.
+            return;
+        };
         // A lane's task ends only after its sender is dropped in `close`, so sending cannot fail.
         if self.senders[lane % self.senders.len()]
-            .send(dispatched)
-            .await
+            .send((dispatched, permit))
             .is_err()
         {
             tracing::error!("lane {lane} ended early");
@@ -224,12 +239,12 @@ impl<J: Send + 'static> Lanes<J> {
 }
 
 async fn run_lane<J, E: Execute<J>>(
-    mut jobs: mpsc::Receiver<Dispatched<J>>,
+    mut jobs: mpsc::UnboundedReceiver<Queued<J>>,
     executor: Arc<E>,
     progress: Arc<Progress>,
     offsets: Arc<dyn OffsetStore>,
 ) {
-    while let Some(dispatched) = jobs.recv().await {
+    while let Some((dispatched, _permit)) = jobs.recv().await {
         let written = !dispatched.stop.is_cancelled()
             && executor
                 .execute(&dispatched.job, &dispatched.stop)

@@ -162,7 +162,8 @@ async fn prepare(session: &Session, statement: String) -> Result<PreparedStateme
         .map_err(|source| SinkError::Prepare { statement, source })
 }
 
-fn upsert_cql(keyspace: &str, table: &TableMapping) -> String {
+/// The prepared INSERT (an upsert in Cassandra) of every mapped column of `table`.
+pub fn upsert_cql(keyspace: &str, table: &TableMapping) -> String {
     let names: Vec<&str> = table.columns.iter().map(|column| column.name).collect();
     let markers = vec!["?"; names.len()].join(", ");
     format!(

@@ -1,0 +1,538 @@
+//! cdc-consumer's throughput into Cassandra, side by side in one run with the ceiling of a raw
+//! driver writer and with the blog's design, on the same Cassandra:
+//!
+//! - raw driver writer: the same rows, already decoded and mapped, written with one prepared
+//!   statement and a bound on requests in flight (scylla's `parallel.rs` pattern); no Kafka.
+//! - cdc-consumer: the release binary, a new group reading a topic filled beforehand with
+//!   Debezium `ticker_24h` events (keys and values as the connector writes them); throughput
+//!   from its `/metrics` between its first write and 90 % of the events (or 20 s), its peak RSS
+//!   (VmHWM) after working through that backlog, and its CPU.
+//! - the blog's design: `bench/blog_consumer.py` (`BLOG_PYTHON`), one sync insert per message.
+//!
+//! After a warm-up and a sweep over `--max-in-flight`, raw and consumer runs alternate, and each
+//! consumer run is compared with the mean of the raw runs just before and after it: Cassandra's
+//! speed drifts during a run (JIT, flushes, compaction), so only neighbours compare fairly.
+//!
+//! Plain `main` (harness = false): each phase writes up to `BENCH_EVENTS` rows into the keyspace
+//! `bench_throughput` (1-day TTL). Needs the native stack; run it with `bench/consumer.sh`.
+
+// The decoder benchmark's generator, so both benchmarks use the very same events.
+#[path = "../../debezium/benches/support/ticker_events.rs"]
+#[allow(dead_code)] // its EVENT_COUNT is the decoder benchmark's
+mod ticker_events;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cdc_consumer::mapping::{CqlWrite, TABLES, plan_writes};
+use cdc_consumer::sink::{CassandraSink, upsert_cql};
+use debezium::{Change, Decoder};
+use futures::StreamExt;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::value::CqlValue;
+
+const KEYSPACE: &str = "bench_throughput";
+/// `--max-in-flight` values the consumer is swept over; `BENCH_LANES` (comma-separated)
+/// overrides.
+const LANE_SWEEP: [u16; 3] = [1, 16, 64];
+/// The consumer's default bound, compared with the raw writer round by round.
+const DEFAULT_LANES: u16 = 256;
+const ROUNDS: usize = 3;
+const RAW_IN_FLIGHT: [usize; 2] = [64, 256];
+/// The raw writer's bound in the side-by-side rounds: its best in the warm-up runs here.
+const RAW_CEILING_IN_FLIGHT: usize = 256;
+const PHASE_CAP: Duration = Duration::from_secs(20);
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run bench/consumer.sh"))
+}
+
+fn lane_sweep() -> Vec<u16> {
+    std::env::var("BENCH_LANES").ok().map_or_else(
+        || LANE_SWEEP.to_vec(),
+        |list| {
+            list.split(',')
+                .filter(|lanes| !lanes.trim().is_empty())
+                .map(|lanes| lanes.trim().parse().expect("BENCH_LANES: numbers"))
+                .collect()
+        },
+    )
+}
+
+fn events_wanted() -> usize {
+    std::env::var("BENCH_EVENTS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(100_000)
+}
+
+/// Debezium's key for a `ticker_24h` row: the primary key, with its schema.
+fn key_for(id: usize) -> String {
+    format!(
+        r#"{{"schema":{{"type":"struct","fields":[{{"type":"int64","optional":false,"default":0,"field":"id"}}],"optional":false,"name":"crypto.public.ticker_24h.Key"}},"payload":{{"id":{}}}}}"#,
+        id + 1
+    )
+}
+
+async fn fill_topic(brokers: &str, topic: &str, values: &[Vec<u8>]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("Kafka admin client");
+    // One partition, as Debezium creates its topics by default.
+    let created = admin
+        .create_topics(
+            &[NewTopic::new(topic, 1, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .expect("creating the topic");
+    for result in created {
+        result.unwrap_or_else(|(topic, error)| panic!("creating {topic}: {error}"));
+    }
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "20")
+        .create()
+        .expect("Kafka producer");
+    let started = Instant::now();
+    for (chunk_index, chunk) in values.chunks(5_000).enumerate() {
+        let sends = chunk.iter().enumerate().map(|(index, value)| {
+            let key = key_for(chunk_index * 5_000 + index);
+            let producer = &producer;
+            async move {
+                producer
+                    .send(
+                        FutureRecord::to(topic).key(&key).payload(value.as_slice()),
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .map_err(|(error, _)| error)
+                    .expect("producing an event")
+            }
+        });
+        futures::future::join_all(sends).await;
+    }
+    eprintln!(
+        "filled {topic} with {} events in {:.1} s",
+        values.len(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+async fn delete_topic(brokers: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("Kafka admin client");
+    if let Err(error) = admin.delete_topics(&[topic], &AdminOptions::new()).await {
+        eprintln!("could not delete {topic}: {error}");
+    }
+}
+
+/// Every event decoded and mapped: the rows the raw writer writes.
+fn mapped_rows(values: &[Vec<u8>]) -> Vec<Vec<Option<CqlValue>>> {
+    let mut decoder = Decoder::new();
+    values
+        .iter()
+        .map(|value| {
+            let Ok(Change::Event(event)) = decoder.decode(Some(value)) else {
+                panic!("a generated event does not decode");
+            };
+            match plan_writes(&event).expect("a generated event maps").pop() {
+                Some(CqlWrite::Upsert { values, .. }) => values,
+                other => panic!("expected one upsert, got {other:?}"),
+            }
+        })
+        .collect()
+}
+
+/// Rows per second writing every row with at most `in_flight` requests at once.
+async fn raw_writer(session: &Session, rows: &[Vec<Option<CqlValue>>], in_flight: usize) -> f64 {
+    let prepared = session
+        .prepare(upsert_cql(KEYSPACE, &TABLES[0]))
+        .await
+        .expect("preparing the insert");
+    let started = Instant::now();
+    let mut writes = futures::stream::iter(rows)
+        .map(|row| session.execute_unpaged(&prepared, row))
+        .buffer_unordered(in_flight);
+    while let Some(result) = writes.next().await {
+        result.expect("raw write");
+    }
+    rows.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+struct Measured {
+    per_second: f64,
+    events: u64,
+    seconds: f64,
+    peak_rss_kib: Option<u64>,
+    /// The consumer's CPU over the window, in % of one core.
+    consumer_cpu: Option<f64>,
+    /// The whole machine's busy CPU over the window, in % of all cores.
+    machine_cpu: Option<f64>,
+    /// Mean Cassandra write latency as the consumer saw it, in ms.
+    write_ms: Option<f64>,
+}
+
+/// Clock ticks per second, for /proc's CPU times.
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8_lossy(&output.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// A process's user + system CPU time so far, in ticks.
+fn process_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// The machine's (busy, total) CPU ticks so far, over all cores.
+fn machine_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let values: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|value| value.parse().ok())
+        .collect();
+    let total: u64 = values.iter().sum();
+    let idle = values.get(3)? + values.get(4)?;
+    Some((total - idle, total))
+}
+
+/// Sum over count of a histogram in Prometheus text.
+fn histogram_mean(text: &str, name: &str) -> Option<f64> {
+    let value = |suffix: &str| {
+        text.lines()
+            .find(|line| line.starts_with(&format!("{name}_{suffix} ")))?
+            .rsplit(' ')
+            .next()?
+            .parse::<f64>()
+            .ok()
+    };
+    let count = value("count")?;
+    (count > 0.0).then(|| value("sum").unwrap_or(0.0) / count)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+async fn events_replicated(http: &reqwest::Client, address: &str) -> Option<u64> {
+    let text = http
+        .get(format!("http://{address}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    Some(
+        text.lines()
+            .filter(|line| line.starts_with("cdc_consumer_events_total{"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64,
+    )
+}
+
+fn peak_rss_kib(child: &Child) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Runs the consumer binary over the filled topic and measures its steady throughput.
+async fn consumer(topic: &str, lanes: u16, run: &str, total: usize) -> Measured {
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cdc-consumer"))
+        .env("KAFKA_BROKERS", env("KAFKA_BROKERS"))
+        .env("CASSANDRA_NODES", env("CASSANDRA_NODES"))
+        .env("CONSUMER_GROUP_ID", format!("{topic}-{lanes}-{run}"))
+        .env("CONSUMER_TOPICS", topic)
+        .env("CONSUMER_DEAD_LETTER_TOPIC", format!("{topic}-dead-letter"))
+        .env("CASSANDRA_KEYSPACE", KEYSPACE)
+        .env("CONSUMER_TICKER_RETENTION_DAYS", "1")
+        .env("CONSUMER_KLINE_RETENTION_DAYS", "1")
+        .env("CONSUMER_MAX_IN_FLIGHT", lanes.to_string())
+        .env("CONSUMER_METRICS_LISTEN", &address)
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("starting cdc-consumer");
+    let http = reqwest::Client::new();
+    let ticks = clock_ticks();
+    let mut first: Option<(Instant, u64)> = None;
+    let mut cpu_at_first = None;
+    let target = (total as u64) * 9 / 10;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let last = loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            Instant::now() < deadline,
+            "cdc-consumer with {lanes} lanes made no progress in 180 s"
+        );
+        let Some(count) = events_replicated(&http, &address).await else {
+            continue;
+        };
+        let now = Instant::now();
+        match first {
+            None if count > 0 => {
+                first = Some((now, count));
+                cpu_at_first = process_ticks(child.id()).zip(machine_ticks());
+            }
+            Some((started, _)) if count >= target || now - started >= PHASE_CAP => {
+                break (now, count);
+            }
+            _ => {}
+        }
+    };
+    let peak_rss_kib = peak_rss_kib(&child);
+    let cpu_at_last = process_ticks(child.id()).zip(machine_ticks());
+    let metrics_text = match http.get(format!("http://{address}/metrics")).send().await {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let write_ms = histogram_mean(&metrics_text, "cdc_consumer_cassandra_write_seconds")
+        .map(|seconds| seconds * 1000.0);
+    // SIGTERM: the consumer commits and exits; the group is abandoned afterwards.
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let (started, at_start) = first.unwrap_or(last);
+    let seconds = (last.0 - started).as_secs_f64();
+    let events = last.1 - at_start;
+    let (consumer_cpu, machine_cpu) = match (cpu_at_first, cpu_at_last) {
+        (
+            Some((process_then, (busy_then, total_then))),
+            Some((process_now, (busy_now, total_now))),
+        ) => (
+            Some(100.0 * (process_now - process_then) as f64 / ticks / seconds.max(f64::EPSILON)),
+            Some(100.0 * (busy_now - busy_then) as f64 / (total_now - total_then).max(1) as f64),
+        ),
+        _ => (None, None),
+    };
+    Measured {
+        per_second: events as f64 / seconds.max(f64::EPSILON),
+        events,
+        seconds,
+        peak_rss_kib,
+        consumer_cpu,
+        machine_cpu,
+        write_ms,
+    }
+}
+
+/// The blog's design, in Python; `None` when no interpreter was given.
+fn blog_consumer(topic: &str) -> Option<Measured> {
+    let python = std::env::var("BLOG_PYTHON").ok()?;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/blog_consumer.py");
+    let output = Command::new(python)
+        .arg(script)
+        .args(["--topic", topic, "--group", &format!("{topic}-blog")])
+        .args(["--brokers", &env("KAFKA_BROKERS")])
+        .args(["--cassandra", &env("CASSANDRA_NODES")])
+        .args(["--keyspace", KEYSPACE, "--seconds", "20"])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("running bench/blog_consumer.py");
+    assert!(output.status.success(), "bench/blog_consumer.py failed");
+    let line = String::from_utf8_lossy(&output.stdout);
+    let json: serde_json::Value =
+        serde_json::from_str(line.trim()).expect("blog_consumer.py prints one JSON line");
+    let events = json["messages"].as_u64().expect("messages");
+    let seconds = json["seconds"].as_f64().expect("seconds");
+    Some(Measured {
+        per_second: events as f64 / seconds,
+        events,
+        seconds,
+        peak_rss_kib: None,
+        consumer_cpu: None,
+        machine_cpu: None,
+        write_ms: None,
+    })
+}
+
+/// A table row for a consumer run.
+fn consumer_row(label: &str, measured: &Measured) -> String {
+    let shown = |value: Option<f64>, unit: &str| {
+        value.map_or("—".to_owned(), |value| format!("{value:.1}{unit}"))
+    };
+    format!(
+        "| {label} | {:.0} | {} in {:.1} s | {} | {} | {} | {} |",
+        measured.per_second,
+        measured.events,
+        measured.seconds,
+        shown(measured.peak_rss_kib.map(|kib| kib as f64 / 1024.0), " MiB"),
+        shown(measured.write_ms, " ms"),
+        shown(measured.consumer_cpu, " %"),
+        shown(measured.machine_cpu, " %"),
+    )
+}
+
+fn raw_row(label: &str, per_second: f64, total: usize) -> String {
+    format!("| {label} | {per_second:.0} | {total} rows | — | — | — | — |")
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+#[tokio::main]
+async fn main() {
+    let brokers = env("KAFKA_BROKERS");
+    let nodes = env("CASSANDRA_NODES");
+    let total = events_wanted();
+    let values = ticker_events::ticker_events(total);
+    let bytes: usize = values.iter().map(Vec::len).sum();
+    let topic = format!(
+        "bench.throughput.{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs())
+    );
+
+    // The schema, as the consumer creates it, so the raw writer can run first.
+    let schema = cassandra_schema::SchemaSettings {
+        keyspace: KEYSPACE.to_owned(),
+        replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}".to_owned(),
+        ticker_retention_secs: 86_400,
+        kline_retention_secs: 86_400,
+    };
+    let never = tokio_util::sync::CancellationToken::new();
+    drop(
+        CassandraSink::connect(std::slice::from_ref(&nodes), &schema, &never)
+            .await
+            .expect("creating the bench keyspace"),
+    );
+    fill_topic(&brokers, &topic, &values).await;
+    let rows = Arc::new(mapped_rows(&values));
+    let session = SessionBuilder::new()
+        .known_node(&nodes)
+        .build()
+        .await
+        .expect("connecting to Cassandra");
+    let mut table = vec![];
+
+    // Warm-up, and the raw writer's own best bound.
+    for in_flight in RAW_IN_FLIGHT {
+        let per_second = raw_writer(&session, &rows, in_flight).await;
+        eprintln!("raw, {in_flight} in flight: {per_second:.0}/s");
+        table.push(raw_row(
+            &format!("raw driver writer, {in_flight} in flight (warm-up)"),
+            per_second,
+            total,
+        ));
+    }
+
+    // How the consumer scales with its bound.
+    for lanes in lane_sweep() {
+        let measured = consumer(&topic, lanes, "sweep", total).await;
+        eprintln!("consumer, {lanes} lanes: {:.0}/s", measured.per_second);
+        table.push(consumer_row(
+            &format!("cdc-consumer, --max-in-flight {lanes}"),
+            &measured,
+        ));
+    }
+
+    // Side by side: raw, consumer, raw, consumer, …, raw; each consumer run against the mean of
+    // the raw runs just before and after it, since Cassandra's speed drifts during a run.
+    let mut raw_before = raw_writer(&session, &rows, RAW_CEILING_IN_FLIGHT).await;
+    table.push(raw_row("raw driver writer (round 1)", raw_before, total));
+    let mut ratios = vec![];
+    let mut ours = vec![];
+    let mut peak_rss_kib = 0;
+    for round in 1..=ROUNDS {
+        let measured = consumer(&topic, DEFAULT_LANES, &format!("round-{round}"), total).await;
+        table.push(consumer_row(
+            &format!("cdc-consumer, --max-in-flight {DEFAULT_LANES} (round {round})"),
+            &measured,
+        ));
+        let raw_after = raw_writer(&session, &rows, RAW_CEILING_IN_FLIGHT).await;
+        table.push(raw_row(
+            &format!("raw driver writer (round {})", round + 1),
+            raw_after,
+            total,
+        ));
+        let ratio = measured.per_second / ((raw_before + raw_after) / 2.0);
+        eprintln!(
+            "round {round}: {:.0}/s, {:.0} % of raw",
+            measured.per_second,
+            100.0 * ratio
+        );
+        ratios.push(ratio);
+        ours.push(measured.per_second);
+        peak_rss_kib = peak_rss_kib.max(measured.peak_rss_kib.unwrap_or(0));
+        raw_before = raw_after;
+    }
+
+    let blog = blog_consumer(&topic);
+    if let Some(blog) = &blog {
+        table.push(format!(
+            "| the blog's design (Python, one sync insert per message) | {:.0} | {} in {:.1} s | — | — | — | — |",
+            blog.per_second, blog.events, blog.seconds
+        ));
+    }
+    delete_topic(&brokers, &topic).await;
+
+    println!(
+        "{total} `ticker_24h` insert events, {} bytes each on average (schemas included), in one partition.",
+        bytes / total.max(1)
+    );
+    println!();
+    println!(
+        "| writer | rows/s | measured over | peak RSS | mean write | consumer CPU (of 1 core) | machine CPU busy |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for line in &table {
+        println!("{line}");
+    }
+    println!();
+    let ours_median = median(&mut ours);
+    let mut sorted_ratios = ratios.clone();
+    let ratio_median = median(&mut sorted_ratios);
+    println!(
+        "- cdc-consumer (--max-in-flight {DEFAULT_LANES}) against the raw driver writer ({RAW_CEILING_IN_FLIGHT} in flight) beside it: \
+         median {:.0} % over {ROUNDS} rounds ({}; target ≥ 80 %)",
+        100.0 * ratio_median,
+        ratios
+            .iter()
+            .map(|ratio| format!("{:.0} %", 100.0 * ratio))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "- cdc-consumer's peak RSS over those rounds: {:.1} MiB (target ≤ 64 MiB)",
+        peak_rss_kib as f64 / 1024.0
+    );
+    match &blog {
+        Some(blog) => println!(
+            "- against the blog's design: {ours_median:.0} / {:.0} rows/s = {:.1}× (target ≥ 50×)",
+            blog.per_second,
+            ours_median / blog.per_second
+        ),
+        None => println!("- the blog's design was not run (BLOG_PYTHON unset)"),
+    }
+}

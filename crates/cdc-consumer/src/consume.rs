@@ -222,8 +222,16 @@ pub async fn run(
                 Err(error) if error.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
                     continue;
                 }
+                Err(error) if matches!(
+                    error.rdkafka_error_code(),
+                    Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown)
+                ) => {
+                    // Broker unreachable: librdkafka reconnects by itself, and the client
+                    // context has already logged it.
+                    tracing::debug!("Kafka: {error}");
+                    continue;
+                }
                 Err(error) => {
-                    // Broker unreachable and the like: librdkafka reconnects by itself.
                     tracing::warn!("Kafka: {error}");
                     continue;
                 }

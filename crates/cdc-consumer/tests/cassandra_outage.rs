@@ -9,38 +9,18 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use scylla::value::CqlDate;
 use support::{
-    RunningConsumer, cassandra, committed_offset, end_offset, eventually, insert_tickers, postgres,
-    unique_suffix,
+    RunningConsumer, cassandra, committed_offset, end_offset, eventually, health, insert_tickers,
+    postgres, unique_suffix, xtask,
 };
 
 /// 2025-11-07: day 20399 since the epoch.
 const DAY: &str = "2025-11-07";
 const OUTAGE: Duration = Duration::from_secs(30);
 const TICKER_TOPIC: &str = "crypto.public.ticker_24h";
-
-fn xtask(args: &[&str]) {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-        .arg("xtask")
-        .args(args)
-        .current_dir(workspace)
-        .status()
-        .expect("cannot run cargo xtask");
-    assert!(status.success(), "cargo xtask {args:?} failed");
-}
-
-async fn health(consumer: &RunningConsumer) -> u16 {
-    match reqwest::get(format!("http://{}/healthz", consumer.operations_address)).await {
-        Ok(response) => response.status().as_u16(),
-        Err(_) => 0,
-    }
-}
 
 #[tokio::test]
 async fn the_consumer_rides_out_a_cassandra_outage() {

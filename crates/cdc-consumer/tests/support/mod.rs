@@ -4,6 +4,7 @@
 //! Compiled into each test binary, and not every binary uses every helper.
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::process::{Child, Command};
 
 /// A required setting from `cargo xtask test`'s environment.
@@ -62,6 +63,11 @@ impl RunningConsumer {
             operations_address,
             group: group.to_owned(),
         }
+    }
+
+    /// Whether the process is still running (it has not exited, crashed or been killed).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Sends SIGTERM and returns how the consumer then exited.
@@ -231,5 +237,26 @@ fn commit_end_offsets(group: &str, topics: &[&str]) {
         consumer
             .commit(&offsets, CommitMode::Sync)
             .expect("cannot commit the group's start offsets");
+    }
+}
+
+/// Runs `cargo xtask` with `args` in the workspace, failing the test if it fails; the outage
+/// tests stop and start the stack's services with it (`stack down SERVICE`, `stack up`).
+pub fn xtask(args: &[&str]) {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .arg("xtask")
+        .args(args)
+        .current_dir(workspace)
+        .status()
+        .expect("cannot run cargo xtask");
+    assert!(status.success(), "cargo xtask {args:?} failed");
+}
+
+/// The status `/healthz` of `consumer` answers; 0 when it does not answer.
+pub async fn health(consumer: &RunningConsumer) -> u16 {
+    match reqwest::get(format!("http://{}/healthz", consumer.operations_address)).await {
+        Ok(response) => response.status().as_u16(),
+        Err(_) => 0,
     }
 }

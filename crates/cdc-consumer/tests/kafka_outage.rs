@@ -1,0 +1,62 @@
+//! The Kafka broker stopped for 20 s under the running pipeline, then started again: the consumer
+//! keeps running without a restart, and every change made in PostgreSQL meanwhile reaches
+//! Cassandra once the broker is back (Debezium resumes from its replication slot).
+//!
+//! A test binary of its own because it stops the stack's broker: cargo runs test binaries one
+//! after another, so no other test sees Kafka down. It drives the stack through
+//! `cargo xtask stack down kafka` / `stack up`, with the state directory `cargo xtask test`
+//! passes in `CDC_STATE_DIR`.
+
+mod support;
+
+use std::time::Duration;
+
+use scylla::value::CqlDate;
+use support::{
+    RunningConsumer, cassandra, eventually, insert_tickers, postgres, unique_suffix, xtask,
+};
+
+/// 2025-11-08: day 20400 since the epoch.
+const DAY: &str = "2025-11-08";
+const OUTAGE: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn the_pipeline_rides_out_a_kafka_outage() {
+    support::required_env("CDC_STATE_DIR");
+    let symbol = format!("KOUT{}USDT", unique_suffix());
+    let mut consumer = RunningConsumer::start("kafka-outage");
+    let postgres = postgres().await;
+    insert_tickers(&postgres, &symbol, DAY, 1, 10).await;
+    let session = cassandra().await;
+    let count = |session| {
+        let symbol = symbol.clone();
+        async move { support::ticker_count(session, &symbol, CqlDate((1u32 << 31) + 20400)).await }
+    };
+    eventually(
+        Duration::from_secs(60),
+        "rows before the outage",
+        || async { (count(&session).await == Some(10)).then_some(()) },
+    )
+    .await;
+
+    xtask(&["stack", "down", "kafka"]);
+    // PostgreSQL takes the changes; they wait in the replication slot until Debezium can send.
+    insert_tickers(&postgres, &symbol, DAY, 11, 90).await;
+    tokio::time::sleep(OUTAGE).await;
+    assert!(
+        consumer.is_running(),
+        "the consumer exited while Kafka was down"
+    );
+
+    xtask(&["stack", "up"]);
+    eventually(
+        Duration::from_secs(180),
+        "all 100 rows after Kafka is back",
+        || async { (count(&session).await == Some(100)).then_some(()) },
+    )
+    .await;
+    assert!(
+        consumer.terminate().success(),
+        "the same consumer process ran throughout and stopped cleanly"
+    );
+}

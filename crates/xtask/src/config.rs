@@ -181,6 +181,11 @@ impl Stack {
                 "PG_ADMIN_URL",
                 self.pg_url("postgres", &self.pg_superuser_password),
             ),
+            // Grafana's read-only role, for the test that runs every dashboard query.
+            (
+                "PG_GRAFANA_URL",
+                self.pg_url("grafana", &self.grafana_password),
+            ),
             // For tests that stop and start services with `cargo xtask stack`.
             ("CDC_STATE_DIR", self.state_dir.display().to_string()),
         ];

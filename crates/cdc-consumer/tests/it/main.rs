@@ -4,6 +4,7 @@
 //! They need the stack and fail loudly without it; the connection settings come from the
 //! environment `cargo xtask test` sets (`PG_URL`, `KAFKA_BROKERS`, `CASSANDRA_NODES`).
 
+mod dashboards;
 mod delivery;
 mod end_to_end;
 mod ordering;

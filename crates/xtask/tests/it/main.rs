@@ -1,5 +1,7 @@
 //! Tests of the `xtask` binary's behaviour that need no running stack.
 
+mod compose;
+
 use std::net::TcpListener;
 use std::process::Command;
 

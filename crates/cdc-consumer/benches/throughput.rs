@@ -21,7 +21,9 @@
 #[allow(dead_code)] // its EVENT_COUNT is the decoder benchmark's
 mod ticker_events;
 
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +38,10 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::value::CqlValue;
+use support::{
+    clock_ticks, consumer_command, env, events_replicated, free_port, histogram_mean,
+    machine_ticks, metrics_text, peak_rss_kib, process_ticks, stop,
+};
 
 const KEYSPACE: &str = "bench_throughput";
 /// `--max-in-flight` values the consumer is swept over; `BENCH_LANES` (comma-separated)
@@ -48,10 +54,6 @@ const RAW_IN_FLIGHT: [usize; 2] = [64, 256];
 /// The raw writer's bound in the side-by-side rounds: its best in the warm-up runs here.
 const RAW_CEILING_IN_FLIGHT: usize = 256;
 const PHASE_CAP: Duration = Duration::from_secs(20);
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run bench/consumer.sh"))
-}
 
 fn lane_sweep() -> Vec<u16> {
     std::env::var("BENCH_LANES").ok().map_or_else(
@@ -182,95 +184,10 @@ struct Measured {
     write_ms: Option<f64>,
 }
 
-/// Clock ticks per second, for /proc's CPU times.
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|output| String::from_utf8_lossy(&output.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// A process's user + system CPU time so far, in ticks.
-fn process_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start at field 3.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-}
-
-/// The machine's (busy, total) CPU ticks so far, over all cores.
-fn machine_ticks() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let values: Vec<u64> = stat
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|value| value.parse().ok())
-        .collect();
-    let total: u64 = values.iter().sum();
-    let idle = values.get(3)? + values.get(4)?;
-    Some((total - idle, total))
-}
-
-/// Sum over count of a histogram in Prometheus text.
-fn histogram_mean(text: &str, name: &str) -> Option<f64> {
-    let value = |suffix: &str| {
-        text.lines()
-            .find(|line| line.starts_with(&format!("{name}_{suffix} ")))?
-            .rsplit(' ')
-            .next()?
-            .parse::<f64>()
-            .ok()
-    };
-    let count = value("count")?;
-    (count > 0.0).then(|| value("sum").unwrap_or(0.0) / count)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-async fn events_replicated(http: &reqwest::Client, address: &str) -> Option<u64> {
-    let text = http
-        .get(format!("http://{address}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    Some(
-        text.lines()
-            .filter(|line| line.starts_with("cdc_consumer_events_total{"))
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64,
-    )
-}
-
-fn peak_rss_kib(child: &Child) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// Runs the consumer binary over the filled topic and measures its steady throughput.
 async fn consumer(topic: &str, lanes: u16, run: &str, total: usize) -> Measured {
     let address = format!("127.0.0.1:{}", free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cdc-consumer"))
-        .env("KAFKA_BROKERS", env("KAFKA_BROKERS"))
-        .env("CASSANDRA_NODES", env("CASSANDRA_NODES"))
+    let child = consumer_command(&address)
         .env("CONSUMER_GROUP_ID", format!("{topic}-{lanes}-{run}"))
         .env("CONSUMER_TOPICS", topic)
         .env("CONSUMER_DEAD_LETTER_TOPIC", format!("{topic}-dead-letter"))
@@ -278,8 +195,6 @@ async fn consumer(topic: &str, lanes: u16, run: &str, total: usize) -> Measured 
         .env("CONSUMER_TICKER_RETENTION_DAYS", "1")
         .env("CONSUMER_KLINE_RETENTION_DAYS", "1")
         .env("CONSUMER_MAX_IN_FLIGHT", lanes.to_string())
-        .env("CONSUMER_METRICS_LISTEN", &address)
-        .env("RUST_LOG", "warn")
         .spawn()
         .expect("starting cdc-consumer");
     let http = reqwest::Client::new();
@@ -311,15 +226,11 @@ async fn consumer(topic: &str, lanes: u16, run: &str, total: usize) -> Measured 
     };
     let peak_rss_kib = peak_rss_kib(&child);
     let cpu_at_last = process_ticks(child.id()).zip(machine_ticks());
-    let metrics_text = match http.get(format!("http://{address}/metrics")).send().await {
-        Ok(response) => response.text().await.unwrap_or_default(),
-        Err(_) => String::new(),
-    };
+    let metrics_text = metrics_text(&http, &address).await.unwrap_or_default();
     let write_ms = histogram_mean(&metrics_text, "cdc_consumer_cassandra_write_seconds")
         .map(|seconds| seconds * 1000.0);
-    // SIGTERM: the consumer commits and exits; the group is abandoned afterwards.
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
+    // The group is abandoned afterwards.
+    stop(child);
     let (started, at_start) = first.unwrap_or(last);
     let seconds = (last.0 - started).as_secs_f64();
     let events = last.1 - at_start;

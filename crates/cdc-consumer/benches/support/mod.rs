@@ -1,0 +1,136 @@
+//! What the consumer's benchmarks share: settings from the environment, the consumer binary as
+//! a child process, its `/metrics`, and CPU and memory figures from /proc.
+//!
+//! Compiled into each benchmark; not every benchmark uses every helper.
+#![allow(dead_code)]
+
+use std::process::{Child, Command};
+
+/// A required setting, which the bench scripts in `bench/` export.
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the script in bench/"))
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The release `cdc-consumer` binary, set up for the stack in the environment, serving
+/// `/metrics` on `address`; callers add group, topics and the rest.
+pub fn consumer_command(address: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cdc-consumer"));
+    command
+        .env("KAFKA_BROKERS", env("KAFKA_BROKERS"))
+        .env("CASSANDRA_NODES", env("CASSANDRA_NODES"))
+        .env("CONSUMER_METRICS_LISTEN", address)
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// SIGTERM, then waits: the consumer commits and exits.
+pub fn stop(mut child: Child) {
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+}
+
+pub async fn metrics_text(http: &reqwest::Client, address: &str) -> Option<String> {
+    http.get(format!("http://{address}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()
+}
+
+/// Changes replicated so far: the sum of `cdc_consumer_events_total` over its labels.
+pub async fn events_replicated(http: &reqwest::Client, address: &str) -> Option<u64> {
+    let text = metrics_text(http, address).await?;
+    Some(
+        text.lines()
+            .filter(|line| line.starts_with("cdc_consumer_events_total{"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64,
+    )
+}
+
+/// Sum over count of a histogram in Prometheus text.
+pub fn histogram_mean(text: &str, name: &str) -> Option<f64> {
+    let value = |suffix: &str| {
+        text.lines()
+            .find(|line| line.starts_with(&format!("{name}_{suffix} ")))?
+            .rsplit(' ')
+            .next()?
+            .parse::<f64>()
+            .ok()
+    };
+    let count = value("count")?;
+    (count > 0.0).then(|| value("sum").unwrap_or(0.0) / count)
+}
+
+/// A histogram's cumulative buckets in Prometheus text: (upper bound, count), `+Inf` last.
+pub fn histogram_buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
+    let prefix = format!("{name}_bucket{{le=\"");
+    text.lines()
+        .filter_map(|line| line.strip_prefix(&prefix))
+        .filter_map(|rest| {
+            let (bound, rest) = rest.split_once('"')?;
+            let count = rest.rsplit(' ').next()?.parse().ok()?;
+            let bound = if bound == "+Inf" {
+                f64::INFINITY
+            } else {
+                bound.parse().ok()?
+            };
+            Some((bound, count))
+        })
+        .collect()
+}
+
+/// A process's peak resident set size (VmHWM), in KiB.
+pub fn peak_rss_kib(child: &Child) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Clock ticks per second, for /proc's CPU times.
+pub fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8_lossy(&output.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// A process's user + system CPU time so far, in ticks.
+pub fn process_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// The machine's (busy, total) CPU ticks so far, over all cores.
+pub fn machine_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let values: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|value| value.parse().ok())
+        .collect();
+    let total: u64 = values.iter().sum();
+    let idle = values.get(3)? + values.get(4)?;
+    Some((total - idle, total))
+}

@@ -4,7 +4,8 @@
 //! - Cassandra queries must return rows, and only column types the Grafana Cassandra plugin can
 //!   read (never `decimal`); time-series panels must return (text key, double value, timestamp);
 //! - PostgreSQL queries must run as Grafana's read-only role and return rows;
-//! - Prometheus queries must name only metrics the consumer or the ingester registers.
+//! - Prometheus queries must name only metrics the consumer or the ingester registers;
+//! - the price alert rule's query must fire for exactly the thresholds the latest price is beyond.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -332,4 +333,89 @@ async fn every_dashboard_query_runs_and_returns_what_grafana_can_read() {
         }
     }
     assert!(checked >= 10, "only {checked} queries found");
+
+    price_alert_fires_for_crossed_thresholds_only(&grafana, &symbol).await;
+}
+
+/// The alert rules' PostgreSQL queries, from `grafana/provisioning/alerting`.
+fn alert_queries() -> Vec<(String, String)> {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../grafana/provisioning/alerting");
+    let mut found = vec![];
+    for entry in std::fs::read_dir(&folder)
+        .expect("grafana/provisioning/alerting")
+        .flatten()
+    {
+        let text = std::fs::read_to_string(entry.path()).expect("readable alert rules");
+        let rules: Value = serde_json::from_str(&text).expect("alert rules in JSON");
+        for group in rules["groups"].as_array().into_iter().flatten() {
+            for rule in group["rules"].as_array().into_iter().flatten() {
+                for query in rule["data"].as_array().into_iter().flatten() {
+                    if query["datasourceUid"] == "postgres" {
+                        found.push((
+                            format!("alert rule {}", rule["title"]),
+                            query["model"]["rawSql"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(!found.is_empty(), "no alert rule queries PostgreSQL");
+    found
+}
+
+/// The latest price of `symbol` is 201 (seeded above): thresholds it is beyond must come back
+/// crossed, the others not.
+async fn price_alert_fires_for_crossed_thresholds_only(
+    grafana: &tokio_postgres::Client,
+    symbol: &str,
+) {
+    let (admin, connection) =
+        tokio_postgres::connect(&required_env("PG_ADMIN_URL"), tokio_postgres::NoTls)
+            .await
+            .expect("cannot connect as the PostgreSQL superuser");
+    tokio::spawn(connection);
+    admin
+        .execute(
+            "INSERT INTO price_alerts (symbol, direction, threshold) VALUES
+                ($1, 'above', 150), ($1, 'above', 1000), ($1, 'below', 250), ($1, 'below', 150)",
+            &[&symbol],
+        )
+        .await
+        .expect("adding price thresholds");
+    for (place, sql) in alert_queries() {
+        let rows = grafana
+            .query(sql.as_str(), &[])
+            .await
+            .unwrap_or_else(|error| panic!("{place}: PostgreSQL refused it: {error}\n{sql}"));
+        let mut ours: Vec<(String, String, i32)> = rows
+            .iter()
+            .filter(|row| row.get::<_, String>("symbol") == symbol)
+            .map(|row| {
+                (
+                    row.get("direction"),
+                    row.get("threshold"),
+                    row.get("crossed"),
+                )
+            })
+            .collect();
+        ours.sort();
+        assert_eq!(
+            ours,
+            [
+                ("above".to_owned(), "1000.00000000".to_owned(), 0),
+                ("above".to_owned(), "150.00000000".to_owned(), 1),
+                ("below".to_owned(), "150.00000000".to_owned(), 0),
+                ("below".to_owned(), "250.00000000".to_owned(), 1),
+            ],
+            "{place}"
+        );
+    }
+    admin
+        .execute("DELETE FROM price_alerts WHERE symbol = $1", &[&symbol])
+        .await
+        .expect("removing the thresholds");
 }

@@ -158,6 +158,9 @@ fn create_consumer(
         // Fewer, larger fetches: Debezium's messages are several KB each (schemas included).
         .set("max.partition.fetch.bytes", "2097152")
         .set("statistics.interval.ms", "5000")
+        // Debezium creates a table's topic with the table's first change; a subscribed topic
+        // that appears later is only noticed at a metadata refresh (default every 5 minutes).
+        .set("topic.metadata.refresh.interval.ms", "10000")
         .set(
             "queued.max.messages.kbytes",
             settings.fetch_queue_kbytes.to_string(),

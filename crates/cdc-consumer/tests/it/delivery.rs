@@ -21,6 +21,31 @@ const BOUND: Duration = Duration::from_secs(120);
 const DAY_TEXT: &str = "2025-11-05";
 const DAY: CqlDate = CqlDate((1u32 << 31) + 20397);
 
+/// The message keyed `key` on `topic`, read from the start; fails the test after `BOUND`.
+async fn read_dead_letter(topic: &str, key: &str, suffix: &str) -> rdkafka::message::OwnedMessage {
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
+        .set("group.id", format!("it-dead-letter-reader-{suffix}"))
+        .set("auto.offset.reset", "earliest")
+        .set("topic.metadata.refresh.interval.ms", "1000")
+        .create()
+        .expect("cannot create a consumer");
+    reader
+        .subscribe(&[topic])
+        .expect("cannot subscribe to the dead-letter topic");
+    tokio::time::timeout(BOUND, async {
+        loop {
+            if let Ok(message) = reader.recv().await {
+                if message.key() == Some(key.as_bytes()) {
+                    return message.detach();
+                }
+            }
+        }
+    })
+    .await
+    .expect("the message did not reach the dead-letter topic")
+}
+
 async fn cassandra_count(session: &Session, symbol: &str) -> i64 {
     ticker_count(session, symbol, DAY)
         .await
@@ -58,26 +83,7 @@ async fn poison_messages_go_to_the_dead_letter_topic_and_the_stream_goes_on() {
     })
     .await;
 
-    let reader: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
-        .set("group.id", format!("it-dead-letter-reader-{suffix}"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("cannot create a consumer");
-    reader
-        .subscribe(&[&dead_letter_topic])
-        .expect("cannot subscribe to the dead-letter topic");
-    let dead_letter = tokio::time::timeout(BOUND, async {
-        loop {
-            if let Ok(message) = reader.recv().await {
-                if message.key() == Some(poison_key.as_bytes()) {
-                    return message.detach();
-                }
-            }
-        }
-    })
-    .await
-    .expect("the poison message did not reach the dead-letter topic");
+    let dead_letter = read_dead_letter(&dead_letter_topic, &poison_key, &suffix).await;
     let headers = dead_letter
         .headers()
         .expect("the dead letter has no headers");
@@ -139,4 +145,48 @@ async fn a_consumer_killed_mid_stream_loses_nothing() {
         300,
         "no row lost or duplicated"
     );
+}
+
+/// Debezium creates a table's topic with the table's first change, often after the consumer has
+/// started and while it is busy with another topic: the consumer must pick the new topic up
+/// (a rebalance adds its partition) and lose nothing of the busy one.
+#[tokio::test]
+async fn a_topic_created_after_the_consumer_started_is_consumed() {
+    let suffix = unique_suffix();
+    let late_topic = format!("it.late.{suffix}");
+    let dead_letter_topic = format!("it.late-dead-letter.{suffix}");
+    let key = format!("late-{suffix}");
+    let symbol = format!("LATE{suffix}USDT");
+    let topics = format!("{TICKER_TOPIC},{late_topic}");
+    let _consumer = RunningConsumer::start_at_end(
+        &format!("it-late-{suffix}"),
+        &[
+            ("CONSUMER_TOPICS", &topics),
+            ("CONSUMER_DEAD_LETTER_TOPIC", &dead_letter_topic),
+        ],
+    );
+    // Let the consumer join its group while the topic does not exist yet.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let postgres = postgres().await;
+    insert_tickers(&postgres, &symbol, DAY_TEXT, 1, 300).await;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
+        .create()
+        .expect("cannot create a producer");
+    // Not a Debezium message: its arrival in the dead-letter topic shows it was consumed.
+    producer
+        .send(
+            FutureRecord::to(&late_topic).key(&key).payload("not JSON"),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("cannot produce to the new topic");
+    insert_tickers(&postgres, &symbol, DAY_TEXT, 301, 300).await;
+    let dead_letter = read_dead_letter(&dead_letter_topic, &key, &suffix).await;
+    assert_eq!(dead_letter.payload(), Some("not JSON".as_bytes()));
+    let session = cassandra().await;
+    eventually(BOUND, "all 600 tickers around the rebalance", || async {
+        (cassandra_count(&session, &symbol).await == 600).then_some(())
+    })
+    .await;
 }

@@ -2,28 +2,18 @@
 //! it finds no difference; after Cassandra is changed behind the pipeline's back it names the row
 //! and the column and exits non-zero.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use crate::{
-    RunningConsumer, cassandra, eventually, insert_tickers, postgres, required_env, unique_suffix,
+    RunningConsumer, cassandra, eventually, insert_tickers, postgres, required_env, run_verify,
+    unique_suffix,
 };
 
 const DAY: &str = "2025-11-06";
 
 fn verify(symbol: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cdc-consumer"))
-        .args(["verify", "--table", "ticker_24h", "--symbol", symbol])
-        .args([
-            "--since",
-            "2025-11-06T00:00:00Z",
-            "--until",
-            "2025-11-07T00:00:00Z",
-        ])
-        .env("PG_URL", required_env("PG_URL"))
-        .env("CASSANDRA_NODES", required_env("CASSANDRA_NODES"))
-        .output()
-        .expect("cannot run cdc-consumer verify")
+    run_verify(symbol, "2025-11-06T00:00:00Z", "2025-11-07T00:00:00Z")
 }
 
 fn stdout(output: &Output) -> String {

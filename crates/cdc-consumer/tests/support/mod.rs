@@ -260,3 +260,14 @@ pub async fn health(consumer: &RunningConsumer) -> u16 {
         Err(_) => 0,
     }
 }
+
+/// `cdc-consumer verify` of `ticker_24h` for `symbol` between `since` and `until` (RFC 3339).
+pub fn run_verify(symbol: &str, since: &str, until: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cdc-consumer"))
+        .args(["verify", "--table", "ticker_24h", "--symbol", symbol])
+        .args(["--since", since, "--until", until])
+        .env("PG_URL", required_env("PG_URL"))
+        .env("CASSANDRA_NODES", required_env("CASSANDRA_NODES"))
+        .output()
+        .expect("cannot run cdc-consumer verify")
+}

@@ -25,6 +25,8 @@ use rdkafka::{ClientContext, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use service::Health;
+
 use crate::lanes::{Dispatched, Execute, Lanes, OffsetStore, Progress};
 use crate::mapping::plan_writes;
 use crate::metrics::{ConsumerMetrics, EventLabels, PartitionLabels};
@@ -52,14 +54,24 @@ pub enum ConsumeError {
 }
 
 /// Finishes revoked partitions' writes before they move, logs commits and rebalances, and
-/// turns librdkafka's periodic statistics into the lag metric.
+/// turns librdkafka's periodic statistics into the lag metric and Kafka's part of `/healthz`.
 struct ConsumeContext {
     metrics: Arc<ConsumerMetrics>,
     progress: Arc<Progress>,
+    health: Health,
 }
 
 impl ClientContext for ConsumeContext {
     fn stats(&self, statistics: Statistics) {
+        // Brokers learnt from metadata have a node id; the bootstrap entries have -1. A
+        // connection dropped for a moment (idle close) does not flip health, as it is up again
+        // by the next round of statistics.
+        let up = statistics
+            .brokers
+            .values()
+            .any(|broker| broker.nodeid >= 0 && broker.state == "UP");
+        let problem = (!up).then(|| "no connection to a Kafka broker is up".to_owned());
+        self.health.report("kafka", problem);
         for (topic, topic_statistics) in &statistics.topics {
             for (partition, partition_statistics) in &topic_statistics.partitions {
                 // librdkafka lists an internal partition -1 and reports -1 for unknown lag.
@@ -194,6 +206,7 @@ pub async fn run(
         ConsumeContext {
             metrics: Arc::clone(&observability.metrics),
             progress: Arc::clone(&progress),
+            health: observability.health.clone(),
         },
     )?);
     let replicator = Arc::new(Replicator {

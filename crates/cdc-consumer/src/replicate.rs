@@ -132,7 +132,12 @@ impl Replicator {
 
     /// Retries `attempt` with capped exponential backoff until it succeeds (`true`) or `stop`
     /// is cancelled (`false`), reporting unhealthy while it fails.
-    async fn retry<F, Fut, E>(&self, action: &str, stop: &CancellationToken, mut attempt: F) -> bool
+    async fn retry<F, Fut, E>(
+        &self,
+        action: &'static str,
+        stop: &CancellationToken,
+        mut attempt: F,
+    ) -> bool
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<(), E>>,
@@ -145,7 +150,7 @@ impl Replicator {
                 Ok(()) => {
                     if failures > 0 {
                         tracing::info!("{action} recovered after {failures} failed attempts");
-                        self.observability.health.healthy();
+                        self.observability.health.report(action, None);
                     }
                     return true;
                 }
@@ -160,7 +165,7 @@ impl Replicator {
                     failures += 1;
                     self.observability
                         .health
-                        .unhealthy(format!("{action} failing: {error}"));
+                        .report(action, Some(format!("failing: {error}")));
                     let labels = RetryLabels {
                         action: action.to_owned(),
                     };

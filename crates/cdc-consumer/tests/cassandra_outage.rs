@@ -41,6 +41,7 @@ async fn the_consumer_rides_out_a_cassandra_outage() {
     )
     .await;
 
+    let _restore = support::RestoreStackOnDrop;
     xtask(&["stack", "down", "cassandra"]);
     let outage_starts_at = end_offset(TICKER_TOPIC);
     insert_tickers(&postgres, &symbol, DAY, 11, 90).await;

@@ -45,6 +45,7 @@ async fn the_pipeline_survives_connect_killed_mid_stream() {
         .trim()
         .parse::<i32>()
         .expect("a pid");
+    let _restore = support::RestoreStackOnDrop;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,

@@ -1,6 +1,7 @@
 //! The Kafka broker stopped for 20 s under the running pipeline, then started again: the consumer
-//! keeps running without a restart, and every change made in PostgreSQL meanwhile reaches
-//! Cassandra once the broker is back (Debezium resumes from its replication slot).
+//! keeps running without a restart and reports the outage on `/healthz`, and every change made in
+//! PostgreSQL meanwhile reaches Cassandra once the broker is back (Debezium resumes from its
+//! replication slot).
 //!
 //! A test binary of its own because it stops the stack's broker: cargo runs test binaries one
 //! after another, so no other test sees Kafka down. It drives the stack through
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use scylla::value::CqlDate;
 use support::{
-    RunningConsumer, cassandra, eventually, insert_tickers, postgres, unique_suffix, xtask,
+    RunningConsumer, cassandra, eventually, health, insert_tickers, postgres, unique_suffix, xtask,
 };
 
 /// 2025-11-08: day 20400 since the epoch.
@@ -39,13 +40,25 @@ async fn the_pipeline_rides_out_a_kafka_outage() {
     )
     .await;
 
+    let _restore = support::RestoreStackOnDrop;
     xtask(&["stack", "down", "kafka"]);
     // PostgreSQL takes the changes; they wait in the replication slot until Debezium can send.
     insert_tickers(&postgres, &symbol, DAY, 11, 90).await;
+    eventually(
+        Duration::from_secs(30),
+        "/healthz reporting Kafka down",
+        || async { (health(&consumer).await == 503).then_some(()) },
+    )
+    .await;
     tokio::time::sleep(OUTAGE).await;
     assert!(
         consumer.is_running(),
         "the consumer exited while Kafka was down"
+    );
+    assert_eq!(
+        health(&consumer).await,
+        503,
+        "still unhealthy while Kafka is down"
     );
 
     xtask(&["stack", "up"]);
@@ -53,6 +66,12 @@ async fn the_pipeline_rides_out_a_kafka_outage() {
         Duration::from_secs(180),
         "all 100 rows after Kafka is back",
         || async { (count(&session).await == Some(100)).then_some(()) },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(30),
+        "/healthz healthy again",
+        || async { (health(&consumer).await == 200).then_some(()) },
     )
     .await;
     assert!(

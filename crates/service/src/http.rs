@@ -1,6 +1,7 @@
 //! The operations endpoints every binary serves: `/metrics` in the Prometheus text format and
 //! `/healthz`, 200 while the binary reports itself healthy and 503 with the reason otherwise.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -12,11 +13,14 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
-/// What `/healthz` answers: `Ok` or the reason the binary is not healthy, set by the binary as
-/// its connections come and go.
+/// What `/healthz` answers: `Ok`, or every problem the binary reports, by component (say,
+/// `cassandra_write` and `kafka` at once), set by the binary as its connections come and go.
+/// The component `unhealthy` reports under; shown without a name.
+const WHOLE_BINARY: &str = "";
+
 #[derive(Clone, Default)]
 pub struct Health {
-    problem: Arc<Mutex<Option<String>>>,
+    problems: Arc<Mutex<BTreeMap<&'static str, String>>>,
 }
 
 impl Health {
@@ -27,21 +31,42 @@ impl Health {
         health
     }
 
+    /// Clears every problem.
     pub fn healthy(&self) {
-        *self.lock() = None;
+        self.lock().clear();
     }
 
+    /// Reports the binary as a whole unhealthy for `reason`, until `healthy`.
     pub fn unhealthy(&self, reason: impl Into<String>) {
-        *self.lock() = Some(reason.into());
+        self.report(WHOLE_BINARY, Some(reason.into()));
+    }
+
+    /// Sets (`Some`) or clears (`None`) the problem of one `component`, leaving the others.
+    pub fn report(&self, component: &'static str, problem: Option<String>) {
+        let mut problems = self.lock();
+        match problem {
+            Some(problem) => problems.insert(component, problem),
+            None => problems.remove(component),
+        };
     }
 
     fn problem(&self) -> Option<String> {
-        self.lock().clone()
+        let problems = self.lock();
+        (!problems.is_empty()).then(|| {
+            problems
+                .iter()
+                .map(|(component, problem)| match *component {
+                    WHOLE_BINARY => problem.clone(),
+                    component => format!("{component}: {problem}"),
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
-        // The guarded value is a plain Option: a panic elsewhere cannot leave it inconsistent.
-        self.problem.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, String>> {
+        // Each update is a single map operation: a panic elsewhere cannot leave it inconsistent.
+        self.problems.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -140,6 +165,19 @@ mod tests {
         assert_eq!(response.status(), 503);
         assert_eq!(response.text().await.unwrap(), "unhealthy: starting\n");
         health.healthy();
+        assert_eq!(get("/healthz").await.unwrap().status(), 200);
+
+        health.report("kafka", Some("all brokers are down".to_owned()));
+        health.report("cassandra", Some("connection refused".to_owned()));
+        health.report("kafka", None);
+        let response = get("/healthz").await.unwrap();
+        assert_eq!(response.status(), 503);
+        assert_eq!(
+            response.text().await.unwrap(),
+            "unhealthy: cassandra: connection refused\n",
+            "one component recovering leaves the other's problem"
+        );
+        health.report("cassandra", None);
         assert_eq!(get("/healthz").await.unwrap().status(), 200);
         shutdown.cancel();
     }

@@ -271,3 +271,19 @@ pub fn run_verify(symbol: &str, since: &str, until: &str) -> std::process::Outpu
         .output()
         .expect("cannot run cdc-consumer verify")
 }
+
+/// Brings the whole stack back up when dropped, so a test that stops a service and then fails
+/// does not leave the services down for the tests after it.
+pub struct RestoreStackOnDrop;
+
+impl Drop for RestoreStackOnDrop {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let _ = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+                .args(["xtask", "stack", "up"])
+                .current_dir(workspace)
+                .status();
+        }
+    }
+}

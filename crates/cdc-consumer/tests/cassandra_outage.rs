@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use scylla::value::CqlDate;
 use support::{
-    RunningConsumer, cassandra, committed_offset, end_offset, eventually, health, insert_tickers,
-    postgres, unique_suffix, xtask,
+    RunningConsumer, await_health, await_tickers, cassandra, committed_offset, end_offset, health,
+    insert_tickers, postgres, unique_suffix, xtask,
 };
 
 /// 2025-11-07: day 20399 since the epoch.
+const CQL_DAY: CqlDate = CqlDate((1u32 << 31) + 20399);
 const DAY: &str = "2025-11-07";
 const OUTAGE: Duration = Duration::from_secs(30);
 const TICKER_TOPIC: &str = "crypto.public.ticker_24h";
@@ -30,14 +31,13 @@ async fn the_consumer_rides_out_a_cassandra_outage() {
     let postgres = postgres().await;
     insert_tickers(&postgres, &symbol, DAY, 1, 10).await;
     let session = cassandra().await;
-    let count = |session| {
-        let symbol = symbol.clone();
-        async move { support::ticker_count(session, &symbol, CqlDate((1u32 << 31) + 20399)).await }
-    };
-    eventually(
+    await_tickers(
+        &session,
+        &symbol,
+        CQL_DAY,
+        10,
         Duration::from_secs(60),
         "rows before the outage",
-        || async { (count(&session).await == Some(10)).then_some(()) },
     )
     .await;
 
@@ -45,12 +45,7 @@ async fn the_consumer_rides_out_a_cassandra_outage() {
     xtask(&["stack", "down", "cassandra"]);
     let outage_starts_at = end_offset(TICKER_TOPIC);
     insert_tickers(&postgres, &symbol, DAY, 11, 90).await;
-    eventually(
-        Duration::from_secs(30),
-        "/healthz reporting the outage",
-        || async { (health(&consumer).await == 503).then_some(()) },
-    )
-    .await;
+    await_health(&consumer, 503, "/healthz reporting the outage").await;
     tokio::time::sleep(OUTAGE).await;
     assert_eq!(
         health(&consumer).await,
@@ -71,18 +66,16 @@ async fn the_consumer_rides_out_a_cassandra_outage() {
 
     xtask(&["stack", "up"]);
     let session = cassandra().await;
-    eventually(
+    await_tickers(
+        &session,
+        &symbol,
+        CQL_DAY,
+        100,
         Duration::from_secs(180),
         "all 100 rows after Cassandra is back",
-        || async { (count(&session).await == Some(100)).then_some(()) },
     )
     .await;
-    eventually(
-        Duration::from_secs(30),
-        "/healthz healthy again",
-        || async { (health(&consumer).await == 200).then_some(()) },
-    )
-    .await;
+    await_health(&consumer, 200, "/healthz healthy again").await;
     assert!(
         consumer.terminate().success(),
         "the same consumer process ran throughout"

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use scylla::value::CqlDate;
 use support::{
-    RunningConsumer, cassandra, eventually, insert_tickers, postgres, required_env, run_verify,
-    unique_suffix, xtask,
+    RunningConsumer, await_tickers, cassandra, eventually, insert_tickers, postgres, required_env,
+    run_verify, unique_suffix, xtask,
 };
 
 /// 2025-11-10: day 20402 since the epoch.
@@ -29,14 +29,13 @@ async fn the_pipeline_survives_connect_killed_mid_stream() {
     let postgres = postgres().await;
     insert_tickers(&postgres, &symbol, DAY, 1, 100).await;
     let session = cassandra().await;
-    let count = |session| {
-        let symbol = symbol.clone();
-        async move { support::ticker_count(session, &symbol, CQL_DAY).await }
-    };
-    eventually(
+    await_tickers(
+        &session,
+        &symbol,
+        CQL_DAY,
+        100,
         Duration::from_secs(60),
         "rows before Connect is killed",
-        || async { (count(&session).await == Some(100)).then_some(()) },
     )
     .await;
 
@@ -63,10 +62,13 @@ async fn the_pipeline_survives_connect_killed_mid_stream() {
     tokio::time::sleep(Duration::from_secs(5)).await;
 
     xtask(&["stack", "up"]);
-    eventually(
+    await_tickers(
+        &session,
+        &symbol,
+        CQL_DAY,
+        300,
         Duration::from_secs(180),
         "all 300 rows after Connect is back",
-        || async { (count(&session).await == Some(300)).then_some(()) },
     )
     .await;
     let clean = eventually(

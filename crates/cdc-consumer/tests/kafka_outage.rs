@@ -14,10 +14,12 @@ use std::time::Duration;
 
 use scylla::value::CqlDate;
 use support::{
-    RunningConsumer, cassandra, eventually, health, insert_tickers, postgres, unique_suffix, xtask,
+    RunningConsumer, await_health, await_tickers, cassandra, health, insert_tickers, postgres,
+    unique_suffix, xtask,
 };
 
 /// 2025-11-08: day 20400 since the epoch.
+const CQL_DAY: CqlDate = CqlDate((1u32 << 31) + 20400);
 const DAY: &str = "2025-11-08";
 const OUTAGE: Duration = Duration::from_secs(20);
 
@@ -29,14 +31,13 @@ async fn the_pipeline_rides_out_a_kafka_outage() {
     let postgres = postgres().await;
     insert_tickers(&postgres, &symbol, DAY, 1, 10).await;
     let session = cassandra().await;
-    let count = |session| {
-        let symbol = symbol.clone();
-        async move { support::ticker_count(session, &symbol, CqlDate((1u32 << 31) + 20400)).await }
-    };
-    eventually(
+    await_tickers(
+        &session,
+        &symbol,
+        CQL_DAY,
+        10,
         Duration::from_secs(60),
         "rows before the outage",
-        || async { (count(&session).await == Some(10)).then_some(()) },
     )
     .await;
 
@@ -44,12 +45,7 @@ async fn the_pipeline_rides_out_a_kafka_outage() {
     xtask(&["stack", "down", "kafka"]);
     // PostgreSQL takes the changes; they wait in the replication slot until Debezium can send.
     insert_tickers(&postgres, &symbol, DAY, 11, 90).await;
-    eventually(
-        Duration::from_secs(30),
-        "/healthz reporting Kafka down",
-        || async { (health(&consumer).await == 503).then_some(()) },
-    )
-    .await;
+    await_health(&consumer, 503, "/healthz reporting Kafka down").await;
     tokio::time::sleep(OUTAGE).await;
     assert!(
         consumer.is_running(),
@@ -62,18 +58,16 @@ async fn the_pipeline_rides_out_a_kafka_outage() {
     );
 
     xtask(&["stack", "up"]);
-    eventually(
+    await_tickers(
+        &session,
+        &symbol,
+        CQL_DAY,
+        100,
         Duration::from_secs(180),
         "all 100 rows after Kafka is back",
-        || async { (count(&session).await == Some(100)).then_some(()) },
     )
     .await;
-    eventually(
-        Duration::from_secs(30),
-        "/healthz healthy again",
-        || async { (health(&consumer).await == 200).then_some(()) },
-    )
-    .await;
+    await_health(&consumer, 200, "/healthz healthy again").await;
     assert!(
         consumer.terminate().success(),
         "the same consumer process ran throughout and stopped cleanly"

@@ -287,3 +287,27 @@ impl Drop for RestoreStackOnDrop {
         }
     }
 }
+
+/// Waits until Cassandra holds `expected` ticker rows of `symbol` on `day`, failing the test
+/// with `what` after `bound`.
+pub async fn await_tickers(
+    session: &scylla::client::session::Session,
+    symbol: &str,
+    day: scylla::value::CqlDate,
+    expected: i64,
+    bound: std::time::Duration,
+    what: &str,
+) {
+    eventually(bound, what, || async {
+        (ticker_count(session, symbol, day).await == Some(expected)).then_some(())
+    })
+    .await;
+}
+
+/// Waits until `consumer`'s `/healthz` answers `status`, failing the test with `what` after 30 s.
+pub async fn await_health(consumer: &RunningConsumer, status: u16, what: &str) {
+    eventually(std::time::Duration::from_secs(30), what, || async {
+        (health(consumer).await == status).then_some(())
+    })
+    .await;
+}

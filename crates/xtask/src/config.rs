@@ -170,6 +170,19 @@ impl Stack {
         )
     }
 
+    /// The stack as the tests' fixtures see it, for removing what a killed test run left.
+    pub fn fixture_environment(&self) -> stack_fixtures::StackEnvironment {
+        stack_fixtures::StackEnvironment {
+            pg_admin_url: self.pg_url("postgres", &self.pg_superuser_password),
+            pg_url: self.pg_url("ingester", &self.ingester_password),
+            pg_grafana_url: self.pg_url("grafana", &self.grafana_password),
+            kafka_brokers: self.kafka_bootstrap(),
+            kafka_connect_url: self.connect_url(),
+            cassandra_nodes: self.cassandra_node(),
+            workspace_root: self.workspace_root.clone(),
+        }
+    }
+
     /// The environment under which tests and the pipeline's binaries find the stack.
     pub fn client_environment(&self) -> Vec<(String, String)> {
         let pairs = [

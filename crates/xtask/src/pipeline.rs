@@ -12,16 +12,30 @@ use crate::install::{build_packages, ensure_debian_packages};
 use crate::services;
 
 /// Runs the whole workspace's test suite against the running stack.
+///
+/// Each test works in a slice of the stack of its own (`stack-fixtures`) and removes it when it
+/// ends; what a killed run left behind is removed before and after the suite, so the pipeline's
+/// own database, topics and keyspace end as they were.
 pub async fn test(stack: &Stack, cargo_test_args: &[String]) -> anyhow::Result<ExitCode> {
     ensure_debian_packages(&build_packages())?;
     services::up(stack).await?;
+    let fixtures = stack.fixture_environment();
+    stack_fixtures::remove_leftovers(&fixtures)
+        .await
+        .context("removing what an earlier test run left in the stack")?;
     let status = Command::new(cargo())
-        .args(["test", "--workspace"])
+        // Every test binary runs even after one fails, so one run shows every failure.
+        .args(["test", "--workspace", "--no-fail-fast"])
         .args(cargo_test_args)
         .envs(stack.client_environment())
         .current_dir(&stack.workspace_root)
         .status()
         .context("cannot run cargo test")?;
+    // A test that failed may have stopped a service; bring it back before cleaning up.
+    services::up(stack).await?;
+    stack_fixtures::remove_leftovers(&fixtures)
+        .await
+        .context("removing what the tests left in the stack")?;
     Ok(if status.success() {
         ExitCode::SUCCESS
     } else {

@@ -4,18 +4,16 @@
 //! config provider (`${env:…}`), so the JSON holds no secret and no address.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde_json::Value;
+use stack_fixtures::connect;
 
 use crate::config::Stack;
 use crate::install::ensure_debezium_plugin;
 use crate::process::ManagedProcess;
 use crate::services::kafka;
-
-/// The connector definition shared with docker compose.
-pub const CONNECTOR_FILE: &str = "debezium/postgres-connector.json";
 
 fn worker_properties(stack: &Stack, plugin_path: &std::path::Path) -> String {
     format!(
@@ -85,51 +83,17 @@ pub async fn probe(stack: &Stack) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Registers the pipeline's connector from `CONNECTOR_FILE`.
+/// Registers the pipeline's connector from `connect::CONNECTOR_FILE`.
 pub async fn register_connector(stack: &Stack) -> anyhow::Result<()> {
     let (name, config) = read_connector_file(stack)?;
-    register(stack, &name, &config).await
-}
-
-/// The connector's name and config from `CONNECTOR_FILE`.
-pub fn read_connector_file(stack: &Stack) -> anyhow::Result<(String, Value)> {
-    let path = stack.workspace_root.join(CONNECTOR_FILE);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let mut definition: Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", path.display()))?;
-    let name = definition["name"]
-        .as_str()
-        .with_context(|| format!("{} has no \"name\"", path.display()))?
-        .to_owned();
-    let config = definition
-        .get_mut("config")
-        .map(Value::take)
-        .with_context(|| format!("{} has no \"config\"", path.display()))?;
-    Ok((name, config))
-}
-
-/// Creates or updates a connector (PUT is idempotent), then waits until the connector and its
-/// task run, reporting Connect's own trace when one failed.
-pub async fn register(stack: &Stack, name: &str, config: &Value) -> anyhow::Result<()> {
-    let url = format!("{}/connectors/{name}", stack.connect_url());
-    let response = http()
-        .put(format!("{url}/config"))
-        .json(config)
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        let status = response.status();
-        bail!(
-            "Kafka Connect refused connector {name}: {status} {}",
-            response.text().await?
-        );
-    }
-    wait_for_connector_running(&url, stack.startup_timeout)
-        .await
-        .with_context(|| format!("connector {name}"))?;
+    connect::register(&stack.connect_url(), &name, &config, stack.startup_timeout).await?;
     tracing::info!("connector {name} is running");
     Ok(())
+}
+
+/// The connector's name and config from `connect::CONNECTOR_FILE`.
+pub fn read_connector_file(stack: &Stack) -> anyhow::Result<(String, Value)> {
+    connect::read_connector_file(&stack.workspace_root)
 }
 
 /// Creates a connector that starts from nothing: created stopped, its stored source offsets (left
@@ -162,55 +126,10 @@ pub async fn register_fresh(stack: &Stack, name: &str, config: &Value) -> anyhow
         .send()
         .await?
         .error_for_status()?;
-    wait_for_connector_running(&url, stack.startup_timeout)
-        .await
-        .with_context(|| format!("connector {name}"))
+    connect::await_running(&stack.connect_url(), name, stack.startup_timeout).await
 }
 
 /// Removes a connector; Connect stops its task before answering.
 pub async fn delete(stack: &Stack, name: &str) -> anyhow::Result<()> {
-    let url = format!("{}/connectors/{name}", stack.connect_url());
-    let response = http().delete(url).send().await?;
-    if !response.status().is_success() && response.status() != reqwest::StatusCode::NOT_FOUND {
-        bail!(
-            "Kafka Connect refused to delete {name}: {}",
-            response.status()
-        );
-    }
-    Ok(())
-}
-
-async fn wait_for_connector_running(url: &str, timeout: Duration) -> anyhow::Result<()> {
-    let started = Instant::now();
-    loop {
-        let status: Value = http()
-            .get(format!("{url}/status"))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let connector_state = status["connector"]["state"].as_str().unwrap_or("UNKNOWN");
-        let task_states: Vec<&Value> = status["tasks"]
-            .as_array()
-            .map(|t| t.iter().collect())
-            .unwrap_or_default();
-        if let Some(failed) = std::iter::once(&status["connector"])
-            .chain(task_states.iter().copied())
-            .find(|state| state["state"] == "FAILED")
-        {
-            bail!(
-                "FAILED: {}",
-                failed["trace"].as_str().unwrap_or("(no trace)")
-            );
-        }
-        let tasks_running =
-            !task_states.is_empty() && task_states.iter().all(|task| task["state"] == "RUNNING");
-        if connector_state == "RUNNING" && tasks_running {
-            return Ok(());
-        }
-        if started.elapsed() > timeout {
-            bail!("not running after {timeout:?}: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    connect::delete(&stack.connect_url(), name).await
 }

@@ -1,0 +1,68 @@
+//! Where the stack is: the client environment `cargo xtask test` sets for the tests.
+
+/// The stack's addresses and the PostgreSQL roles' connection strings (libpq key=value form,
+/// on the pipeline's database).
+#[derive(Clone, Debug)]
+pub struct StackEnvironment {
+    /// The superuser, which creates and drops the slices' databases.
+    pub pg_admin_url: String,
+    /// The `ingester` role.
+    pub pg_url: String,
+    /// The read-only `grafana` role.
+    pub pg_grafana_url: String,
+    pub kafka_brokers: String,
+    pub kafka_connect_url: String,
+    pub cassandra_nodes: String,
+    /// The workspace, whose `sql/postgres` and `debezium/` files the slices use.
+    pub workspace_root: std::path::PathBuf,
+}
+
+impl StackEnvironment {
+    /// Reads the environment `cargo xtask test` sets; panics naming the first variable missing,
+    /// so a test run without the stack fails loudly instead of skipping.
+    pub fn from_env() -> Self {
+        Self {
+            pg_admin_url: required("PG_ADMIN_URL"),
+            pg_url: required("PG_URL"),
+            pg_grafana_url: required("PG_GRAFANA_URL"),
+            kafka_brokers: required("KAFKA_BROKERS"),
+            kafka_connect_url: required("KAFKA_CONNECT_URL"),
+            cassandra_nodes: required("CASSANDRA_NODES"),
+            workspace_root: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
+        }
+    }
+}
+
+/// A setting from `cargo xtask test`'s environment; panics naming it when it is missing.
+pub fn required(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: these tests need the real stack; run them with `cargo xtask test`"
+        )
+    })
+}
+
+/// `url` (libpq key=value form) with its database replaced by `database`.
+pub fn with_database(url: &str, database: &str) -> String {
+    url.split_whitespace()
+        .filter(|pair| !pair.starts_with("dbname="))
+        .chain([format!("dbname={database}").as_str()])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn the_database_is_replaced_and_the_rest_kept() {
+        assert_eq!(
+            with_database(
+                "host=127.0.0.1 port=5432 user=x password=y dbname=crypto_db",
+                "it_a"
+            ),
+            "host=127.0.0.1 port=5432 user=x password=y dbname=it_a"
+        );
+    }
+}

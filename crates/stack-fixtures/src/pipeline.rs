@@ -1,0 +1,169 @@
+//! A whole pipeline of a test's own: its database, a Debezium connector reading it, its topics and
+//! its Cassandra keyspace, on the stack's servers. Only the servers are shared.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cleanup;
+use crate::connect;
+use crate::database::{TestDatabase, connect as connect_postgres};
+use crate::environment::StackEnvironment;
+use crate::naming::unique_name;
+
+/// How long the slice's connector may take to start streaming.
+const CONNECTOR_START_BOUND: Duration = Duration::from_secs(120);
+
+/// PostgreSQL → Debezium → Kafka for one test, and the consumer settings that complete it into
+/// Cassandra. Every resource is named [`TestPipeline::name`]; dropping the pipeline removes them.
+pub struct TestPipeline {
+    name: String,
+    stack: StackEnvironment,
+    database: TestDatabase,
+}
+
+impl TestPipeline {
+    /// A pipeline whose change topics have one partition.
+    pub async fn start(label: &str) -> Self {
+        Self::start_with_partitions(label, 1).await
+    }
+
+    /// A pipeline whose change topics have `partitions` partitions (Debezium spreads rows over
+    /// them by key).
+    pub async fn start_with_partitions(label: &str, partitions: i32) -> Self {
+        let stack = StackEnvironment::from_env();
+        let name = unique_name(label);
+        let database = TestDatabase::create(&stack, &name).await;
+        let pipeline = Self {
+            name,
+            stack,
+            database,
+        };
+        pipeline.create_topics(partitions).await;
+        pipeline.start_connector().await;
+        pipeline
+    }
+
+    /// The name of every resource of this pipeline: database, slot, connector, topic prefix,
+    /// keyspace.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The pipeline's own database.
+    pub fn database(&self) -> &TestDatabase {
+        &self.database
+    }
+
+    pub fn stack(&self) -> &StackEnvironment {
+        &self.stack
+    }
+
+    /// The topic Debezium writes `public.<table>`'s changes to.
+    pub fn topic(&self, table: &str) -> String {
+        format!("{}.public.{table}", self.name)
+    }
+
+    pub fn ticker_topic(&self) -> String {
+        self.topic("ticker_24h")
+    }
+
+    pub fn klines_topic(&self) -> String {
+        self.topic("klines")
+    }
+
+    pub fn dead_letter_topic(&self) -> String {
+        format!("{}.dead-letter", self.name)
+    }
+
+    /// The Cassandra keyspace the slice's consumers write (they create it at start-up).
+    pub fn keyspace(&self) -> &str {
+        &self.name
+    }
+
+    /// The environment under which `cdc-consumer` (and its `verify`) work on this slice: its
+    /// topics, dead-letter topic, keyspace and database, on the stack's servers.
+    pub fn consumer_environment(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "CONSUMER_TOPICS",
+                format!("{},{}", self.ticker_topic(), self.klines_topic()),
+            ),
+            ("CONSUMER_DEAD_LETTER_TOPIC", self.dead_letter_topic()),
+            ("CASSANDRA_KEYSPACE", self.name.clone()),
+            ("KAFKA_BROKERS", self.stack.kafka_brokers.clone()),
+            ("CASSANDRA_NODES", self.stack.cassandra_nodes.clone()),
+            ("PG_URL", self.database.ingester_url()),
+        ]
+    }
+
+    /// The change topics with `partitions` partitions and a dead-letter topic, made before the
+    /// connector and the consumers start so that both find them at once.
+    async fn create_topics(&self, partitions: i32) {
+        let controller = cleanup::kafka_client(&self.stack.kafka_brokers)
+            .await
+            .and_then(|client| Ok(client.controller_client()?))
+            .unwrap_or_else(|error| panic!("cannot reach Kafka: {error:#}"));
+        let topics = [
+            (self.ticker_topic(), partitions),
+            (self.klines_topic(), partitions),
+            (self.dead_letter_topic(), 1),
+        ];
+        for (topic, partitions) in topics {
+            controller
+                .create_topic(&topic, partitions, 1, 10_000)
+                .await
+                .unwrap_or_else(|error| panic!("cannot create topic {topic}: {error}"));
+        }
+    }
+
+    /// The pipeline's own connector definition with this slice's database, slot and topic
+    /// prefix; returns once its task streams from its replication slot.
+    async fn start_connector(&self) {
+        let (_, mut config) = connect::read_connector_file(&self.stack.workspace_root)
+            .unwrap_or_else(|error| panic!("{error:#}"));
+        for key in ["database.dbname", "topic.prefix", "slot.name"] {
+            config[key] = Value::from(self.name.as_str());
+        }
+        connect::register(
+            &self.stack.kafka_connect_url,
+            &self.name,
+            &config,
+            CONNECTOR_START_BOUND,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}"));
+        // RUNNING does not promise that the task streams yet, and a change committed before its
+        // slot exists would never reach it: wait until the slot is in use.
+        let admin = connect_postgres(&self.stack.pg_admin_url).await;
+        let started = std::time::Instant::now();
+        loop {
+            let active: Option<bool> = admin
+                .query_opt(
+                    "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
+                    &[&self.name],
+                )
+                .await
+                .unwrap_or_else(|error| panic!("cannot read pg_replication_slots: {error}"))
+                .map(|row| row.get(0));
+            if active == Some(true) {
+                return;
+            }
+            assert!(
+                started.elapsed() < CONNECTOR_START_BOUND,
+                "connector {} runs, but its replication slot is not streaming after {CONNECTOR_START_BOUND:?}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for TestPipeline {
+    fn drop(&mut self) {
+        let (stack, name) = (self.stack.clone(), self.name.clone());
+        cleanup::block_on_cleanup(&format!("removing test pipeline {name}"), async move {
+            cleanup::remove_matching(&stack, |owner| owner == name).await
+        });
+    }
+}

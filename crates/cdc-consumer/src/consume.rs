@@ -45,6 +45,9 @@ pub struct ConsumeSettings {
     pub max_in_flight: usize,
     /// librdkafka's prefetch queue bound (`queued.max.messages.kbytes`), which bounds memory.
     pub fetch_queue_kbytes: u32,
+    /// How often written offsets are committed while consuming; revocation and shutdown
+    /// commit at once whatever this is.
+    pub commit_interval_ms: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +163,10 @@ fn create_consumer(
         // A new group reads everything there is, not just what arrives after it starts.
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
+        .set(
+            "auto.commit.interval.ms",
+            settings.commit_interval_ms.to_string(),
+        )
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", "10")

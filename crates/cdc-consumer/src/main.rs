@@ -60,6 +60,12 @@ struct Config {
     #[arg(long, env = "CONSUMER_FETCH_QUEUE_KBYTES", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..=2_097_151))]
     fetch_queue_kbytes: u32,
+    /// How often offsets of written changes are committed, in milliseconds. After a crash, up
+    /// to this much is written again (harmlessly: writes are idempotent). Revocation and
+    /// shutdown commit at once.
+    #[arg(long, env = "CONSUMER_COMMIT_INTERVAL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=86_400_000))]
+    commit_interval_ms: u32,
     /// Cassandra contact points (host:port), comma-separated.
     #[arg(
         long,
@@ -199,6 +205,7 @@ async fn main() -> anyhow::Result<()> {
         accept_schemaless: config.accept_schemaless,
         max_in_flight: usize::from(config.max_in_flight),
         fetch_queue_kbytes: config.fetch_queue_kbytes,
+        commit_interval_ms: config.commit_interval_ms,
     };
     // On a worker thread rather than main's own: handing a message to a lane then stays on the
     // runtime's threads instead of waking one from the main thread for every message.

@@ -13,27 +13,30 @@ use std::time::Duration;
 
 use scylla::value::CqlDate;
 use support::{
-    RunningConsumer, await_health, await_tickers, cassandra, committed_offset, end_offset, health,
-    insert_tickers, postgres, unique_suffix, xtask,
+    RunningConsumer, TestPipeline, await_health, await_tickers, cassandra, committed_offset,
+    end_offset, health, insert_tickers, xtask,
 };
 
 /// 2025-11-07: day 20399 since the epoch.
 const CQL_DAY: CqlDate = CqlDate((1u32 << 31) + 20399);
 const DAY: &str = "2025-11-07";
 const OUTAGE: Duration = Duration::from_secs(30);
-const TICKER_TOPIC: &str = "crypto.public.ticker_24h";
+const SYMBOL: &str = "XRPUSDT";
 
 #[tokio::test]
 async fn the_consumer_rides_out_a_cassandra_outage() {
     support::required_env("CDC_STATE_DIR");
-    let symbol = format!("OUT{}USDT", unique_suffix());
-    let consumer = RunningConsumer::start("cassandra-outage");
-    let postgres = postgres().await;
-    insert_tickers(&postgres, &symbol, DAY, 1, 10).await;
+    let pipeline = TestPipeline::start("cassandra_outage").await;
+    let topic = pipeline.ticker_topic();
+    let symbol = SYMBOL;
+    let consumer = RunningConsumer::start(&pipeline);
+    let postgres = pipeline.database().ingester().await;
+    insert_tickers(&postgres, symbol, DAY, 1, 10).await;
     let session = cassandra().await;
     await_tickers(
         &session,
-        &symbol,
+        &pipeline,
+        symbol,
         CQL_DAY,
         10,
         Duration::from_secs(60),
@@ -43,8 +46,8 @@ async fn the_consumer_rides_out_a_cassandra_outage() {
 
     let _restore = support::RestoreStackOnDrop;
     xtask(&["stack", "down", "cassandra"]);
-    let outage_starts_at = end_offset(TICKER_TOPIC);
-    insert_tickers(&postgres, &symbol, DAY, 11, 90).await;
+    let outage_starts_at = end_offset(&topic, 0);
+    insert_tickers(&postgres, symbol, DAY, 11, 90).await;
     await_health(&consumer, 503, "/healthz reporting the outage").await;
     tokio::time::sleep(OUTAGE).await;
     assert_eq!(
@@ -55,10 +58,10 @@ async fn the_consumer_rides_out_a_cassandra_outage() {
     // The consumer has received the outage's messages but cannot write them: thirty seconds of
     // periodic commits later, no offset past them may have been committed.
     assert!(
-        end_offset(TICKER_TOPIC) > outage_starts_at,
+        end_offset(&topic, 0) > outage_starts_at,
         "the outage's changes reached Kafka"
     );
-    let committed = committed_offset(&consumer.group, TICKER_TOPIC);
+    let committed = committed_offset(&consumer.group, &topic, 0);
     assert!(
         committed.is_some_and(|offset| offset <= outage_starts_at),
         "committed {committed:?} although nothing from offset {outage_starts_at} on was written"
@@ -68,7 +71,8 @@ async fn the_consumer_rides_out_a_cassandra_outage() {
     let session = cassandra().await;
     await_tickers(
         &session,
-        &symbol,
+        &pipeline,
+        symbol,
         CQL_DAY,
         100,
         Duration::from_secs(180),
@@ -76,6 +80,17 @@ async fn the_consumer_rides_out_a_cassandra_outage() {
     )
     .await;
     await_health(&consumer, 200, "/healthz healthy again").await;
+    let end = end_offset(&topic, 0);
+    let bound = Duration::from_secs(30);
+    support::await_committed(
+        &consumer.group,
+        &topic,
+        0,
+        end,
+        bound,
+        "the commit catching up",
+    )
+    .await;
     assert!(
         consumer.terminate().success(),
         "the same consumer process ran throughout"

@@ -1,4 +1,4 @@
-//! Kafka Connect killed with SIGKILL under the running pipeline while PostgreSQL keeps changing,
+//! Kafka Connect killed with SIGKILL while PostgreSQL keeps changing and changes are in flight,
 //! then started again: Debezium resumes from its replication slot and stored offsets, every
 //! change reaches Cassandra, and `verify` finds PostgreSQL and Cassandra identical (replayed
 //! changes are idempotent upserts).
@@ -13,30 +13,35 @@ use std::time::Duration;
 
 use scylla::value::CqlDate;
 use support::{
-    RunningConsumer, await_tickers, cassandra, eventually, insert_tickers, postgres, required_env,
-    run_verify, unique_suffix, xtask,
+    ContinuousWriter, RunningConsumer, TestPipeline, await_tickers, cassandra, eventually,
+    required_env, run_verify, ticker_count, xtask,
 };
 
 /// 2025-11-10: day 20402 since the epoch.
 const DAY: &str = "2025-11-10";
 const CQL_DAY: CqlDate = CqlDate((1u32 << 31) + 20402);
+const SYMBOL: &str = "ADAUSDT";
+const BOUND: Duration = Duration::from_secs(120);
 
 #[tokio::test]
 async fn the_pipeline_survives_connect_killed_mid_stream() {
     let state = required_env("CDC_STATE_DIR");
-    let symbol = format!("KCON{}USDT", unique_suffix());
-    let consumer = RunningConsumer::start("connect-outage");
-    let postgres = postgres().await;
-    insert_tickers(&postgres, &symbol, DAY, 1, 100).await;
+    let pipeline = TestPipeline::start("connect_outage").await;
+    let consumer = RunningConsumer::start(&pipeline);
+    let writer = ContinuousWriter::start(
+        pipeline.database().ingester().await,
+        SYMBOL,
+        DAY,
+        10,
+        Duration::from_millis(50),
+    );
     let session = cassandra().await;
-    await_tickers(
-        &session,
-        &symbol,
-        CQL_DAY,
-        100,
-        Duration::from_secs(60),
-        "rows before Connect is killed",
-    )
+    // Kill while the writer goes on and Debezium streams its changes.
+    let inserted_before_kill = eventually(BOUND, "the first 100 rows replicated", || async {
+        let inserted = writer.inserted();
+        let replicated = ticker_count(&session, &pipeline, SYMBOL, CQL_DAY).await?;
+        (replicated >= 100).then_some(inserted)
+    })
     .await;
 
     let pid = std::fs::read_to_string(format!("{state}/connect/pid"))
@@ -50,39 +55,56 @@ async fn the_pipeline_survives_connect_killed_mid_stream() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("cannot kill Connect");
-    // Changes while Connect is gone: more inserts, and updates of rows already replicated.
-    insert_tickers(&postgres, &symbol, DAY, 101, 200).await;
+    // Changes while Connect is gone: the writer goes on, and rows already replicated change.
+    eventually(BOUND, "200 more rows while Connect is gone", || async {
+        (writer.inserted() >= inserted_before_kill + 200).then_some(())
+    })
+    .await;
+    let postgres = pipeline.database().ingester().await;
     postgres
         .execute(
             "UPDATE ticker_24h SET last_price = last_price + 1 WHERE symbol = $1 AND id % 3 = 0",
-            &[&symbol],
+            &[&SYMBOL],
         )
         .await
         .expect("update failed");
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    let replicated_while_down = ticker_count(&session, &pipeline, SYMBOL, CQL_DAY)
+        .await
+        .expect("Cassandra count");
+    assert!(
+        replicated_while_down < inserted_before_kill + 200,
+        "changes kept arriving although Connect was killed: {replicated_while_down}"
+    );
 
     xtask(&["stack", "up"]);
+    let inserted = writer.stop().await;
     await_tickers(
         &session,
-        &symbol,
+        &pipeline,
+        SYMBOL,
         CQL_DAY,
-        300,
+        inserted,
         Duration::from_secs(180),
-        "all 300 rows after Connect is back",
+        "every row after Connect is back",
     )
     .await;
     let clean = eventually(
         Duration::from_secs(120),
         "verify reporting no difference",
         || async {
-            let output = run_verify(&symbol, "2025-11-10T00:00:00Z", "2025-11-11T00:00:00Z");
+            let output = run_verify(
+                &pipeline,
+                SYMBOL,
+                "2025-11-10T00:00:00Z",
+                "2025-11-11T00:00:00Z",
+            );
             output.status.success().then_some(output)
         },
     )
     .await;
     assert_eq!(
         String::from_utf8_lossy(&clean.stdout).trim(),
-        "300 rows compared, 0 differences"
+        format!("{inserted} rows compared, 0 differences")
     );
     assert!(consumer.terminate().success());
 }

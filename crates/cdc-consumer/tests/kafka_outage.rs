@@ -14,26 +14,29 @@ use std::time::Duration;
 
 use scylla::value::CqlDate;
 use support::{
-    RunningConsumer, await_health, await_tickers, cassandra, health, insert_tickers, postgres,
-    unique_suffix, xtask,
+    RunningConsumer, TestPipeline, await_health, await_tickers, cassandra, health, insert_tickers,
+    xtask,
 };
 
 /// 2025-11-08: day 20400 since the epoch.
 const CQL_DAY: CqlDate = CqlDate((1u32 << 31) + 20400);
 const DAY: &str = "2025-11-08";
 const OUTAGE: Duration = Duration::from_secs(20);
+const SYMBOL: &str = "BNBUSDT";
 
 #[tokio::test]
 async fn the_pipeline_rides_out_a_kafka_outage() {
     support::required_env("CDC_STATE_DIR");
-    let symbol = format!("KOUT{}USDT", unique_suffix());
-    let mut consumer = RunningConsumer::start("kafka-outage");
-    let postgres = postgres().await;
-    insert_tickers(&postgres, &symbol, DAY, 1, 10).await;
+    let pipeline = TestPipeline::start("kafka_outage").await;
+    let symbol = SYMBOL;
+    let mut consumer = RunningConsumer::start(&pipeline);
+    let postgres = pipeline.database().ingester().await;
+    insert_tickers(&postgres, symbol, DAY, 1, 10).await;
     let session = cassandra().await;
     await_tickers(
         &session,
-        &symbol,
+        &pipeline,
+        symbol,
         CQL_DAY,
         10,
         Duration::from_secs(60),
@@ -44,7 +47,7 @@ async fn the_pipeline_rides_out_a_kafka_outage() {
     let _restore = support::RestoreStackOnDrop;
     xtask(&["stack", "down", "kafka"]);
     // PostgreSQL takes the changes; they wait in the replication slot until Debezium can send.
-    insert_tickers(&postgres, &symbol, DAY, 11, 90).await;
+    insert_tickers(&postgres, symbol, DAY, 11, 90).await;
     await_health(&consumer, 503, "/healthz reporting Kafka down").await;
     tokio::time::sleep(OUTAGE).await;
     assert!(
@@ -60,7 +63,8 @@ async fn the_pipeline_rides_out_a_kafka_outage() {
     xtask(&["stack", "up"]);
     await_tickers(
         &session,
-        &symbol,
+        &pipeline,
+        symbol,
         CQL_DAY,
         100,
         Duration::from_secs(180),

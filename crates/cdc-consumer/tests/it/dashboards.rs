@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use scylla::cluster::metadata::{ColumnType, NativeType};
 use serde_json::Value;
 
-use crate::{RunningConsumer, cassandra, eventually, postgres, required_env, unique_suffix};
+use crate::{RunningConsumer, TestPipeline, cassandra, eventually};
 
 /// The dashboard time range the queries are filled in with: a day this test writes into.
 fn window() -> (DateTime<Utc>, DateTime<Utc>) {
@@ -103,9 +103,12 @@ fn queries(path: &Path, dashboard: &Value) -> Vec<Query> {
 }
 
 /// The query as Grafana sends it for the test's symbol and window.
-fn fill_in(text: &str, symbol: &str) -> String {
+/// `text` with the dashboard's variables filled in, and the pipeline's keyspace replaced by
+/// `keyspace`, the test pipeline's.
+fn fill_in(text: &str, symbol: &str, keyspace: &str) -> String {
     let (from, to) = window();
     let filled = text
+        .replace("crypto_data.", &format!("{keyspace}."))
         .replace(
             "${__from:date:YYYY-MM-DD}",
             &from.format("%Y-%m-%d").to_string(),
@@ -169,8 +172,8 @@ fn registered_metrics(module: &str) -> Vec<String> {
     names
 }
 
-async fn seed(symbol: &str) {
-    let postgres = postgres().await;
+async fn seed(pipeline: &TestPipeline, symbol: &str) {
+    let postgres = pipeline.database().ingester().await;
     // Tickers across the window's day, and a few now, for the "latest" PostgreSQL panels.
     postgres
         .execute(
@@ -220,9 +223,10 @@ fn readable_by_the_plugin(column_type: &ColumnType) -> bool {
 
 #[tokio::test]
 async fn every_dashboard_query_runs_and_returns_what_grafana_can_read() {
-    let symbol = format!("DSH{}USDT", unique_suffix());
-    let _consumer = RunningConsumer::start("dashboards");
-    seed(&symbol).await;
+    let pipeline = TestPipeline::start("dashboards").await;
+    let symbol = "BTCUSDT".to_owned();
+    let _consumer = RunningConsumer::start(&pipeline);
+    seed(&pipeline, &symbol).await;
     let session = cassandra().await;
     eventually(
         Duration::from_secs(120),
@@ -231,6 +235,7 @@ async fn every_dashboard_query_runs_and_returns_what_grafana_can_read() {
             let count = |cql: &'static str| {
                 let session = &session;
                 let symbol = symbol.clone();
+                let cql = cql.replace("crypto_data.", &format!("{}.", pipeline.keyspace()));
                 async move {
                     session
                         .query_unpaged(cql, (symbol,))
@@ -256,11 +261,7 @@ async fn every_dashboard_query_runs_and_returns_what_grafana_can_read() {
     )
     .await;
 
-    let (grafana, connection) =
-        tokio_postgres::connect(&required_env("PG_GRAFANA_URL"), tokio_postgres::NoTls)
-            .await
-            .expect("cannot connect as Grafana's role");
-    tokio::spawn(connection);
+    let grafana = stack_fixtures::connect_postgres(&pipeline.database().grafana_url()).await;
     let mut known_metrics = registered_metrics("cdc-consumer/src/metrics.rs");
     known_metrics.extend(registered_metrics("ingester/src/metrics.rs"));
 
@@ -270,7 +271,7 @@ async fn every_dashboard_query_runs_and_returns_what_grafana_can_read() {
             let place = &query.place;
             match query.datasource.as_str() {
                 "cassandra" => {
-                    let cql = fill_in(&query.text, &symbol);
+                    let cql = fill_in(&query.text, &symbol, pipeline.keyspace());
                     let rows = session
                         .query_unpaged(cql.as_str(), ())
                         .await
@@ -308,7 +309,7 @@ async fn every_dashboard_query_runs_and_returns_what_grafana_can_read() {
                     }
                 }
                 "postgres" => {
-                    let sql = fill_in(&query.text, &symbol);
+                    let sql = fill_in(&query.text, &symbol, pipeline.keyspace());
                     let rows = grafana
                         .query(sql.as_str(), &[])
                         .await
@@ -334,7 +335,7 @@ async fn every_dashboard_query_runs_and_returns_what_grafana_can_read() {
     }
     assert!(checked >= 10, "only {checked} queries found");
 
-    price_alert_fires_for_crossed_thresholds_only(&grafana, &symbol).await;
+    price_alert_fires_for_crossed_thresholds_only(&pipeline, &grafana, &symbol).await;
 }
 
 /// The alert rules' PostgreSQL queries, from `grafana/provisioning/alerting`.
@@ -370,14 +371,11 @@ fn alert_queries() -> Vec<(String, String)> {
 /// The latest price of `symbol` is 201 (seeded above): thresholds it is beyond must come back
 /// crossed, the others not.
 async fn price_alert_fires_for_crossed_thresholds_only(
+    pipeline: &TestPipeline,
     grafana: &tokio_postgres::Client,
     symbol: &str,
 ) {
-    let (admin, connection) =
-        tokio_postgres::connect(&required_env("PG_ADMIN_URL"), tokio_postgres::NoTls)
-            .await
-            .expect("cannot connect as the PostgreSQL superuser");
-    tokio::spawn(connection);
+    let admin = pipeline.database().admin().await;
     admin
         .execute(
             "INSERT INTO price_alerts (symbol, direction, threshold) VALUES
@@ -386,6 +384,7 @@ async fn price_alert_fires_for_crossed_thresholds_only(
         )
         .await
         .expect("adding price thresholds");
+    // Only this test's pipeline holds rows, so every row the rule returns must be one of ours.
     for (place, sql) in alert_queries() {
         let rows = grafana
             .query(sql.as_str(), &[])
@@ -393,7 +392,7 @@ async fn price_alert_fires_for_crossed_thresholds_only(
             .unwrap_or_else(|error| panic!("{place}: PostgreSQL refused it: {error}\n{sql}"));
         let mut ours: Vec<(String, String, i32)> = rows
             .iter()
-            .filter(|row| row.get::<_, String>("symbol") == symbol)
+            .inspect(|row| assert_eq!(row.get::<_, String>("symbol"), symbol, "{place}"))
             .map(|row| {
                 (
                     row.get("direction"),
@@ -414,8 +413,4 @@ async fn price_alert_fires_for_crossed_thresholds_only(
             "{place}"
         );
     }
-    admin
-        .execute("DELETE FROM price_alerts WHERE symbol = $1", &[&symbol])
-        .await
-        .expect("removing the thresholds");
 }

@@ -1,89 +1,101 @@
-//! Delivery guarantees on the real stack: poison messages go to the dead-letter topic without
-//! stopping the stream, and a consumer killed with SIGKILL loses nothing once restarted.
+//! Delivery guarantees on the real stack, each test on a pipeline of its own: poison messages go
+//! to the dead-letter topic without stopping the stream; offsets are committed only for written
+//! changes, after a catch-up, on SIGTERM and on revocation; a consumer killed with SIGKILL
+//! while changes are in flight loses nothing and its successor resumes from the commit.
 
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use scylla::client::session::Session;
 use scylla::value::CqlDate;
 
 use crate::{
-    RunningConsumer, cassandra, eventually, insert_tickers, postgres, required_env, ticker_count,
-    unique_suffix,
+    ContinuousWriter, RunningConsumer, TestPipeline, await_committed, await_tickers, cassandra,
+    changed_ids, committed_offset, end_offset, events_handled, eventually, insert_tickers,
+    members_with_partitions, reader_from_beginning, required_env, ticker_count, written_ids,
 };
 
-const TICKER_TOPIC: &str = "crypto.public.ticker_24h";
 const BOUND: Duration = Duration::from_secs(120);
 /// The day these tests' rows fall on, as text and as a CQL date (days from 2^31 before the epoch).
 const DAY_TEXT: &str = "2025-11-05";
 const DAY: CqlDate = CqlDate((1u32 << 31) + 20397);
+const SYMBOL: &str = "BTCUSDT";
+/// A commit interval no test outlives: any offset committed under it was committed by a
+/// revocation or a shutdown.
+const NO_PERIODIC_COMMIT: (&str, &str) = ("CONSUMER_COMMIT_INTERVAL_MS", "3600000");
 
-/// The message keyed `key` on `topic`, read from the start; fails the test after `BOUND`.
-async fn read_dead_letter(topic: &str, key: &str, suffix: &str) -> rdkafka::message::OwnedMessage {
-    let reader: StreamConsumer = ClientConfig::new()
+fn producer() -> FutureProducer {
+    ClientConfig::new()
         .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
-        .set("group.id", format!("it-dead-letter-reader-{suffix}"))
-        .set("auto.offset.reset", "earliest")
-        .set("topic.metadata.refresh.interval.ms", "1000")
         .create()
-        .expect("cannot create a consumer");
-    reader
-        .subscribe(&[topic])
-        .expect("cannot subscribe to the dead-letter topic");
-    tokio::time::timeout(BOUND, async {
-        loop {
-            if let Ok(message) = reader.recv().await {
-                if message.key() == Some(key.as_bytes()) {
-                    return message.detach();
-                }
-            }
-        }
-    })
-    .await
-    .expect("the message did not reach the dead-letter topic")
+        .expect("cannot create a producer")
 }
 
-async fn cassandra_count(session: &Session, symbol: &str) -> i64 {
-    ticker_count(session, symbol, DAY)
+/// The first message of partition 0 of `topic`; fails the test after `BOUND`.
+async fn first_message(topic: &str) -> rdkafka::message::OwnedMessage {
+    tokio::time::timeout(BOUND, reader_from_beginning(topic, 0).recv())
         .await
-        .expect("Cassandra count failed")
+        .unwrap_or_else(|_| panic!("nothing reached {topic}"))
+        .expect("cannot read")
+        .detach()
+}
+
+/// Every change below `committed` on partition 0 of `topic` is in Cassandra: the group's
+/// commit is never past an unwritten message. Returns how many changes that was.
+async fn assert_committed_were_written(
+    pipeline: &TestPipeline,
+    topic: &str,
+    committed: i64,
+) -> usize {
+    let session = cassandra().await;
+    let written = written_ids(&session, pipeline, SYMBOL, DAY).await;
+    let changes = changed_ids(topic, 0, committed).await;
+    assert_eq!(changes.len() as i64, committed, "one change per offset");
+    for (offset, id) in &changes {
+        assert!(
+            written.contains(id),
+            "offset {committed} is committed, but the change at offset {offset} (row {id}) is not in Cassandra"
+        );
+    }
+    changes.len()
 }
 
 #[tokio::test]
 async fn poison_messages_go_to_the_dead_letter_topic_and_the_stream_goes_on() {
-    let suffix = unique_suffix();
-    let dead_letter_topic = format!("it.dead-letter.{suffix}");
-    let poison_key = format!("poison-{suffix}");
-    let symbol = format!("DLQ{suffix}USDT");
-    let consumer = RunningConsumer::start_at_end(
-        &format!("it-poison-{suffix}"),
-        &[("CONSUMER_DEAD_LETTER_TOPIC", &dead_letter_topic)],
-    );
+    let pipeline = TestPipeline::start("poison").await;
+    let topic = pipeline.ticker_topic();
+    let consumer = RunningConsumer::start(&pipeline);
 
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
-        .create()
-        .expect("cannot create a producer");
-    let poison = FutureRecord::to(TICKER_TOPIC)
-        .key(&poison_key)
+    let poison = FutureRecord::to(&topic)
+        .key("poison")
         .payload("{\"not\": \"a Debezium message\"");
-    producer
+    producer()
         .send(poison, Duration::from_secs(10))
         .await
         .expect("cannot produce the poison message");
     // A real change after the poison, in the same partition.
-    let postgres = postgres().await;
-    insert_tickers(&postgres, &symbol, DAY_TEXT, 1, 1).await;
+    insert_tickers(
+        &pipeline.database().ingester().await,
+        SYMBOL,
+        DAY_TEXT,
+        1,
+        1,
+    )
+    .await;
     let session = cassandra().await;
-    eventually(BOUND, "the change after the poison message", || async {
-        (cassandra_count(&session, &symbol).await == 1).then_some(())
-    })
+    await_tickers(
+        &session,
+        &pipeline,
+        SYMBOL,
+        DAY,
+        1,
+        BOUND,
+        "the change after the poison message",
+    )
     .await;
 
-    let dead_letter = read_dead_letter(&dead_letter_topic, &poison_key, &suffix).await;
+    let dead_letter = first_message(&pipeline.dead_letter_topic()).await;
     let headers = dead_letter
         .headers()
         .expect("the dead letter has no headers");
@@ -100,31 +112,136 @@ async fn poison_messages_go_to_the_dead_letter_topic_and_the_stream_goes_on() {
         "{}",
         header("dlq.error")
     );
-    assert_eq!(header("dlq.source.topic"), TICKER_TOPIC);
+    assert_eq!(header("dlq.source.topic"), topic);
     assert_eq!(header("dlq.source.partition"), "0");
-    assert!(header("dlq.source.offset").parse::<i64>().is_ok());
+    assert_eq!(header("dlq.source.offset"), "0");
+    assert_eq!(dead_letter.key(), Some(&b"poison"[..]));
     assert_eq!(
         dead_letter.payload(),
         Some(&b"{\"not\": \"a Debezium message\""[..])
     );
-
+    // Dead-lettered counts as handled: the commit moves past the poison and the change.
+    await_committed(
+        &consumer.group,
+        &topic,
+        0,
+        2,
+        BOUND,
+        "the commit past both messages",
+    )
+    .await;
     assert!(consumer.terminate().success());
 }
 
 #[tokio::test]
-async fn a_consumer_killed_mid_stream_loses_nothing() {
-    let suffix = unique_suffix();
-    let group = format!("it-sigkill-{suffix}");
-    let symbol = format!("KILL{suffix}USDT");
-    let postgres = postgres().await;
+async fn after_a_catch_up_the_committed_offset_is_the_end_of_the_topic() {
+    let pipeline = TestPipeline::start("catch_up_commit").await;
+    let topic = pipeline.ticker_topic();
+    let consumer = RunningConsumer::start(&pipeline);
+    insert_tickers(
+        &pipeline.database().ingester().await,
+        SYMBOL,
+        DAY_TEXT,
+        1,
+        300,
+    )
+    .await;
     let session = cassandra().await;
+    await_tickers(&session, &pipeline, SYMBOL, DAY, 300, BOUND, "300 rows").await;
+    assert_eq!(end_offset(&topic, 0), 300);
+    // The periodic commit (every second by default) catches up with the writes.
+    let bound = Duration::from_secs(30);
+    await_committed(
+        &consumer.group,
+        &topic,
+        0,
+        300,
+        bound,
+        "offset 300 committed",
+    )
+    .await;
+    assert!(consumer.terminate().success());
+}
 
-    let first = RunningConsumer::start_at_end(&group, &[]);
-    for batch in 0..10 {
-        insert_tickers(&postgres, &symbol, DAY_TEXT, batch * 20 + 1, 20).await;
-    }
-    eventually(BOUND, "the first rows", || async {
-        (cassandra_count(&session, &symbol).await >= 60).then_some(())
+#[tokio::test]
+async fn sigterm_under_load_commits_exactly_what_was_written() {
+    let pipeline = TestPipeline::start("sigterm_commit").await;
+    let topic = pipeline.ticker_topic();
+    let consumer =
+        RunningConsumer::start_in_group(&pipeline, pipeline.name(), &[NO_PERIODIC_COMMIT]);
+    let writer = ContinuousWriter::start(
+        pipeline.database().ingester().await,
+        SYMBOL,
+        DAY_TEXT,
+        10,
+        Duration::from_millis(50),
+    );
+    let session = cassandra().await;
+    let inserted_at_shutdown = eventually(BOUND, "200 rows replicated", || async {
+        let inserted = writer.inserted();
+        let replicated = ticker_count(&session, &pipeline, SYMBOL, DAY).await?;
+        (replicated >= 200).then_some(inserted)
+    })
+    .await;
+    assert_eq!(
+        committed_offset(&consumer.group, &topic, 0),
+        None,
+        "nothing is committed before the shutdown under this commit interval"
+    );
+    let status = consumer.terminate();
+    assert!(
+        status.success(),
+        "SIGTERM ends the consumer with 0, not {status}"
+    );
+    // More changes after the shutdown, which nobody consumes.
+    eventually(BOUND, "50 more rows after the shutdown", || async {
+        (writer.inserted() >= inserted_at_shutdown + 50).then_some(())
+    })
+    .await;
+    writer.stop().await;
+    let end = eventually(BOUND, "the rows after the shutdown in Kafka", || async {
+        let end = end_offset(&topic, 0);
+        (end >= inserted_at_shutdown + 50).then_some(end)
+    })
+    .await;
+
+    let committed = committed_offset(pipeline.name(), &topic, 0)
+        .expect("SIGTERM committed nothing although rows were written");
+    assert!(
+        committed >= 200 && committed < end,
+        "committed {committed} of {end}"
+    );
+    assert_committed_were_written(&pipeline, &topic, committed).await;
+    // And no less than what was written: the change at the committed offset is the first one
+    // the consumer had not written when it stopped.
+    let written = written_ids(&session, &pipeline, SYMBOL, DAY).await;
+    let next = changed_ids(&topic, 0, committed + 1).await;
+    let (offset, id) = next[next.len() - 1];
+    assert!(
+        !written.contains(&id),
+        "committed {committed}, but the change at offset {offset} (row {id}) was written too"
+    );
+}
+
+#[tokio::test]
+async fn a_consumer_killed_mid_stream_loses_nothing_and_its_successor_resumes_from_the_commit() {
+    let pipeline = TestPipeline::start("sigkill").await;
+    let topic = pipeline.ticker_topic();
+    let first = RunningConsumer::start(&pipeline);
+    let writer = ContinuousWriter::start(
+        pipeline.database().ingester().await,
+        SYMBOL,
+        DAY_TEXT,
+        10,
+        Duration::from_millis(50),
+    );
+    let session = cassandra().await;
+    // Kill once a periodic commit has happened and changes past it are already in Kafka, while
+    // the writer goes on.
+    let inserted_before_kill = eventually(BOUND, "a commit, and changes past it", || async {
+        let committed = committed_offset(pipeline.name(), &topic, 0)?;
+        let inserted = writer.inserted();
+        (committed >= 100 && end_offset(&topic, 0) > committed).then_some(inserted)
     })
     .await;
     let killed = first.kill_hard();
@@ -133,18 +250,96 @@ async fn a_consumer_killed_mid_stream_loses_nothing() {
         "SIGKILL should end the consumer abnormally"
     );
 
-    insert_tickers(&postgres, &symbol, DAY_TEXT, 201, 100).await;
-    let second = RunningConsumer::start_in_group(&group, &[]);
-    eventually(BOUND, "all 300 rows after the restart", || async {
-        (cassandra_count(&session, &symbol).await == 300).then_some(())
+    let committed =
+        committed_offset(pipeline.name(), &topic, 0).expect("the killed consumer had committed");
+    assert_committed_were_written(&pipeline, &topic, committed).await;
+
+    eventually(BOUND, "50 more rows after the kill", || async {
+        (writer.inserted() >= inserted_before_kill + 50).then_some(())
+    })
+    .await;
+    let inserted = writer.stop().await;
+    let second = RunningConsumer::start(&pipeline);
+    await_tickers(
+        &session,
+        &pipeline,
+        SYMBOL,
+        DAY,
+        inserted,
+        BOUND,
+        "every row after the restart",
+    )
+    .await;
+    // The successor starts at the commit, not at the beginning: it replicates exactly the
+    // changes from there on (those the killed one wrote past its commit included).
+    let end = end_offset(&topic, 0);
+    assert_eq!(end, inserted, "one change per inserted row");
+    eventually(BOUND, "the successor's count of changes", || async {
+        (events_handled(&second).await == (end - committed) as f64).then_some(())
     })
     .await;
     assert!(second.terminate().success());
-    assert_eq!(
-        cassandra_count(&session, &symbol).await,
+}
+
+/// Two consumers in one group over three partitions: when the second joins, the first commits
+/// what it wrote before its partitions move, so the second replays nothing; both then share the
+/// partitions and every change arrives.
+#[tokio::test]
+async fn revoked_partitions_are_committed_before_they_move() {
+    let pipeline = TestPipeline::start_with_partitions("revocation", 3).await;
+    let topic = pipeline.ticker_topic();
+    let group = pipeline.name();
+    let postgres = pipeline.database().ingester().await;
+    let session = cassandra().await;
+
+    let first = RunningConsumer::start_in_group(&pipeline, group, &[NO_PERIODIC_COMMIT]);
+    insert_tickers(&postgres, SYMBOL, DAY_TEXT, 1, 300).await;
+    await_tickers(
+        &session,
+        &pipeline,
+        SYMBOL,
+        DAY,
         300,
-        "no row lost or duplicated"
+        BOUND,
+        "the first 300 rows",
+    )
+    .await;
+    let ends: Vec<i64> = (0..3)
+        .map(|partition| end_offset(&topic, partition))
+        .collect();
+    assert_eq!(ends.iter().sum::<i64>(), 300);
+    assert!(
+        ends.iter().all(|end| *end > 0),
+        "rows spread over every partition: {ends:?}"
     );
+    for partition in 0..3 {
+        assert_eq!(committed_offset(group, &topic, partition), None);
+    }
+
+    let second = RunningConsumer::start_in_group(&pipeline, group, &[NO_PERIODIC_COMMIT]);
+    eventually(BOUND, "both consumers holding partitions", || async {
+        (members_with_partitions(group) == 2).then_some(())
+    })
+    .await;
+    for (partition, end) in ends.iter().enumerate() {
+        assert_eq!(
+            committed_offset(group, &topic, partition as i32),
+            Some(*end),
+            "partition {partition} was not committed on revocation"
+        );
+    }
+
+    insert_tickers(&postgres, SYMBOL, DAY_TEXT, 301, 150).await;
+    await_tickers(&session, &pipeline, SYMBOL, DAY, 450, BOUND, "all 450 rows").await;
+    let (by_first, by_second) = (events_handled(&first).await, events_handled(&second).await);
+    assert!(by_second > 0.0, "the second consumer replicated nothing");
+    assert_eq!(
+        by_first + by_second,
+        450.0,
+        "every change replicated once between them, none replayed"
+    );
+    assert!(first.terminate().success());
+    assert!(second.terminate().success());
 }
 
 /// Debezium creates a table's topic with the table's first change, often after the consumer has
@@ -152,41 +347,127 @@ async fn a_consumer_killed_mid_stream_loses_nothing() {
 /// (a rebalance adds its partition) and lose nothing of the busy one.
 #[tokio::test]
 async fn a_topic_created_after_the_consumer_started_is_consumed() {
-    let suffix = unique_suffix();
-    let late_topic = format!("it.late.{suffix}");
-    let dead_letter_topic = format!("it.late-dead-letter.{suffix}");
-    let key = format!("late-{suffix}");
-    let symbol = format!("LATE{suffix}USDT");
-    let topics = format!("{TICKER_TOPIC},{late_topic}");
-    let _consumer = RunningConsumer::start_at_end(
-        &format!("it-late-{suffix}"),
-        &[
-            ("CONSUMER_TOPICS", &topics),
-            ("CONSUMER_DEAD_LETTER_TOPIC", &dead_letter_topic),
-        ],
+    let pipeline = TestPipeline::start("late_topic").await;
+    let late_topic = format!("{}.late", pipeline.name());
+    let topics = format!("{},{late_topic}", pipeline.ticker_topic());
+    let consumer = RunningConsumer::start_in_group(
+        &pipeline,
+        pipeline.name(),
+        &[("CONSUMER_TOPICS", &topics)],
     );
-    // Let the consumer join its group while the topic does not exist yet.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let postgres = postgres().await;
-    insert_tickers(&postgres, &symbol, DAY_TEXT, 1, 300).await;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
-        .create()
-        .expect("cannot create a producer");
+    eventually(
+        BOUND,
+        "the consumer in its group before the topic exists",
+        || async { (members_with_partitions(&consumer.group) == 1).then_some(()) },
+    )
+    .await;
+    let postgres = pipeline.database().ingester().await;
+    insert_tickers(&postgres, SYMBOL, DAY_TEXT, 1, 300).await;
     // Not a Debezium message: its arrival in the dead-letter topic shows it was consumed.
-    producer
+    producer()
         .send(
-            FutureRecord::to(&late_topic).key(&key).payload("not JSON"),
+            FutureRecord::to(&late_topic)
+                .key("late")
+                .payload("not JSON"),
             Duration::from_secs(10),
         )
         .await
         .expect("cannot produce to the new topic");
-    insert_tickers(&postgres, &symbol, DAY_TEXT, 301, 300).await;
-    let dead_letter = read_dead_letter(&dead_letter_topic, &key, &suffix).await;
+    insert_tickers(&postgres, SYMBOL, DAY_TEXT, 301, 300).await;
+    let dead_letter = first_message(&pipeline.dead_letter_topic()).await;
     assert_eq!(dead_letter.payload(), Some("not JSON".as_bytes()));
     let session = cassandra().await;
-    eventually(BOUND, "all 600 tickers around the rebalance", || async {
-        (cassandra_count(&session, &symbol).await == 600).then_some(())
+    await_tickers(
+        &session,
+        &pipeline,
+        SYMBOL,
+        DAY,
+        600,
+        BOUND,
+        "all 600 tickers around the rebalance",
+    )
+    .await;
+}
+
+/// Sets one configuration entry of `topic`.
+async fn set_topic_config(topic: &str, key: &str, value: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
+        .create()
+        .expect("cannot create an admin client");
+    let altered = admin
+        .alter_configs(
+            &[AlterConfig::new(ResourceSpecifier::Topic(topic)).set(key, value)],
+            &AdminOptions::new(),
+        )
+        .await
+        .expect("cannot alter the topic's configuration");
+    assert!(altered.iter().all(Result::is_ok), "{altered:?}");
+}
+
+/// `/healthz` of `consumer`: its status and body.
+async fn health_report(consumer: &RunningConsumer) -> Option<(u16, String)> {
+    let response = reqwest::get(format!("http://{}/healthz", consumer.operations_address))
+        .await
+        .ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.ok()?))
+}
+
+/// A poison message whose dead letter the broker refuses (the dead-letter topic's
+/// `max.message.bytes` is below its size): `/healthz` says so, the message is not skipped (its
+/// offset is not committed), and once the topic takes it the dead letter arrives and the
+/// consumer is healthy again.
+#[tokio::test]
+async fn dead_letters_that_cannot_be_published_make_the_consumer_unhealthy_until_they_are() {
+    let pipeline = TestPipeline::start("dead_letter_refused").await;
+    let (topic, dead_letter_topic) = (pipeline.ticker_topic(), pipeline.dead_letter_topic());
+    set_topic_config(&dead_letter_topic, "max.message.bytes", "64").await;
+    let consumer = RunningConsumer::start(&pipeline);
+    let poison = "x".repeat(1024);
+    producer()
+        .send(
+            FutureRecord::to(&topic).key("poison").payload(&poison),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("cannot produce the poison message");
+
+    let report = eventually(
+        BOUND,
+        "/healthz reporting the refused dead letter",
+        || async {
+            health_report(&consumer)
+                .await
+                .filter(|(status, body)| *status == 503 && body.contains("dead_letter_publish"))
+        },
+    )
+    .await;
+    assert!(report.1.contains("too large"), "{report:?}");
+    assert_eq!(
+        committed_offset(&consumer.group, &topic, 0),
+        None,
+        "the poison message was skipped without its dead letter"
+    );
+
+    set_topic_config(&dead_letter_topic, "max.message.bytes", "1048588").await;
+    let dead_letter = first_message(&dead_letter_topic).await;
+    assert_eq!(dead_letter.payload(), Some(poison.as_bytes()));
+    eventually(BOUND, "/healthz healthy again", || async {
+        health_report(&consumer)
+            .await
+            .filter(|(status, _)| *status == 200)
     })
     .await;
+    await_committed(
+        &consumer.group,
+        &topic,
+        0,
+        1,
+        BOUND,
+        "the poison message's offset",
+    )
+    .await;
+    assert!(consumer.terminate().success());
 }

@@ -8,7 +8,7 @@ use bigdecimal::BigDecimal;
 use scylla::client::session::Session;
 use scylla::value::CqlDate;
 
-use crate::{RunningConsumer, cassandra, eventually, postgres, unique_suffix};
+use crate::{RunningConsumer, TestPipeline, cassandra, eventually};
 
 /// How long a change may take from PostgreSQL commit to Cassandra before the test fails. Far
 /// above the latency target: this bounds a correctness test, it does not measure speed.
@@ -31,15 +31,22 @@ type TickerColumns = (
 );
 
 /// The decimal columns of the row, once it is in Cassandra.
-async fn cassandra_row(session: &Session, symbol: &str, day: CqlDate) -> Option<TickerColumns> {
+async fn cassandra_row(
+    session: &Session,
+    keyspace: &str,
+    symbol: &str,
+    day: CqlDate,
+) -> Option<TickerColumns> {
     let result = session
         .query_unpaged(
-            "SELECT price_change, last_price, volume, quote_volume, bid_price FROM crypto_data.ticker_24h \
-             WHERE symbol = ? AND day = ?",
+            format!(
+                "SELECT price_change, last_price, volume, quote_volume, bid_price \
+                 FROM {keyspace}.ticker_24h WHERE symbol = ? AND day = ?"
+            ),
             (symbol, day),
         )
         .await
-        .expect("Cassandra query failed")
+        .ok()? // the consumer may not have created its keyspace yet
         .into_rows_result()
         .expect("not a rows result");
     result
@@ -50,13 +57,14 @@ async fn cassandra_row(session: &Session, symbol: &str, day: CqlDate) -> Option<
 /// Polls until `accept` holds for the row, or fails after `ARRIVAL_BOUND`.
 async fn wait_for_row(
     session: &Session,
+    keyspace: &str,
     symbol: &str,
     day: CqlDate,
     what: &str,
     accept: impl Fn(&TickerColumns) -> bool,
 ) -> TickerColumns {
     eventually(ARRIVAL_BOUND, what, || async {
-        cassandra_row(session, symbol, day)
+        cassandra_row(session, keyspace, symbol, day)
             .await
             .filter(|row| accept(row))
     })
@@ -69,12 +77,13 @@ fn decimal(text: &str) -> BigDecimal {
 
 #[tokio::test]
 async fn rows_arrive_in_cassandra_exactly_and_updates_follow() {
-    let postgres = postgres().await;
+    let pipeline = TestPipeline::start("end_to_end").await;
+    let postgres = pipeline.database().ingester().await;
     let session = cassandra().await;
-    let symbol = format!("E2E{}USDT", unique_suffix());
+    let symbol = "BTCUSDT";
     // 2025-11-04 is day 20396 since the epoch; CQL dates count from 2^31.
     let day = CqlDate((1u32 << 31) + 20396);
-    let consumer = RunningConsumer::start("end_to_end");
+    let consumer = RunningConsumer::start(&pipeline);
 
     let id: i64 = postgres
         .query_one(
@@ -87,7 +96,15 @@ async fn rows_arrive_in_cassandra_exactly_and_updates_follow() {
         .expect("insert as the ingester role failed")
         .get(0);
 
-    let row = wait_for_row(&session, &symbol, day, "the inserted row", |_| true).await;
+    let row = wait_for_row(
+        &session,
+        pipeline.keyspace(),
+        symbol,
+        day,
+        "the inserted row",
+        |_| true,
+    )
+    .await;
     assert_eq!(row.0, Some(decimal(PRICE_CHANGE)), "negative value");
     assert_eq!(row.1, Some(decimal(LAST_PRICE)), "8 decimal places");
     assert_eq!(row.2, Some(decimal(VOLUME)), "value above 10^12");
@@ -102,9 +119,14 @@ async fn rows_arrive_in_cassandra_exactly_and_updates_follow() {
         .await
         .expect("update as the ingester role failed");
     let updated = decimal(UPDATED_LAST_PRICE);
-    let row = wait_for_row(&session, &symbol, day, "the update", |row| {
-        row.1.as_ref() == Some(&updated)
-    })
+    let row = wait_for_row(
+        &session,
+        pipeline.keyspace(),
+        symbol,
+        day,
+        "the update",
+        |row| row.1.as_ref() == Some(&updated),
+    )
     .await;
     assert_eq!(
         row.2,

@@ -4,17 +4,18 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{RunningConsumer, cassandra, eventually, required_env, unique_suffix};
+use stack_fixtures::unique_name;
+
+use crate::{RunningConsumer, TestPipeline, cassandra, eventually, required_env};
 
 #[tokio::test]
 async fn creates_the_schema_with_the_configured_retention() {
-    let keyspace = format!("it_schema_{}", unique_suffix());
-    let consumer = RunningConsumer::start_at_end(
-        &format!("it-schema-{}", unique_suffix()),
-        &[
-            ("CASSANDRA_KEYSPACE", &keyspace),
-            ("CONSUMER_TICKER_RETENTION_DAYS", "7"),
-        ],
+    let pipeline = TestPipeline::start("schema").await;
+    let keyspace = pipeline.keyspace().to_owned();
+    let consumer = RunningConsumer::start_in_group(
+        &pipeline,
+        pipeline.name(),
+        &[("CONSUMER_TICKER_RETENTION_DAYS", "7")],
     );
     eventually(
         Duration::from_secs(120),
@@ -48,10 +49,6 @@ async fn creates_the_schema_with_the_configured_retention() {
     assert_eq!(ttl("klines").await, 400 * 86_400);
 
     assert!(consumer.terminate().success());
-    session
-        .query_unpaged(format!("DROP KEYSPACE {keyspace}"), ())
-        .await
-        .expect("cannot drop the test keyspace");
 }
 
 #[test]
@@ -59,7 +56,10 @@ fn a_replication_cassandra_rejects_stops_the_consumer_naming_it() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cdc-consumer"))
         .env("CASSANDRA_NODES", required_env("CASSANDRA_NODES"))
         .env("KAFKA_BROKERS", required_env("KAFKA_BROKERS"))
-        .env("CASSANDRA_KEYSPACE", format!("it_bad_{}", unique_suffix()))
+        // Names of its own, in case it got as far as Kafka: removed with the test's leftovers.
+        .env("CASSANDRA_KEYSPACE", unique_name("bad_replication"))
+        .env("CONSUMER_TOPICS", unique_name("bad_replication"))
+        .env("CONSUMER_GROUP_ID", unique_name("bad_replication"))
         .env("CASSANDRA_REPLICATION", "{'class': 'NoSuchStrategy'}")
         .env("CONSUMER_METRICS_LISTEN", "127.0.0.1:0")
         .stderr(Stdio::piped())

@@ -5,15 +5,17 @@
 use std::process::Output;
 use std::time::Duration;
 
-use crate::{
-    RunningConsumer, cassandra, eventually, insert_tickers, postgres, required_env, run_verify,
-    unique_suffix,
-};
+use crate::{RunningConsumer, TestPipeline, cassandra, eventually, insert_tickers, run_verify};
 
 const DAY: &str = "2025-11-06";
 
-fn verify(symbol: &str) -> Output {
-    run_verify(symbol, "2025-11-06T00:00:00Z", "2025-11-07T00:00:00Z")
+fn verify(pipeline: &TestPipeline, symbol: &str) -> Output {
+    run_verify(
+        pipeline,
+        symbol,
+        "2025-11-06T00:00:00Z",
+        "2025-11-07T00:00:00Z",
+    )
 }
 
 fn stdout(output: &Output) -> String {
@@ -22,9 +24,10 @@ fn stdout(output: &Output) -> String {
 
 #[tokio::test]
 async fn verify_finds_no_difference_after_a_busy_stream_and_names_a_tampered_value() {
-    let symbol = format!("VFY{}USDT", unique_suffix());
-    let consumer = RunningConsumer::start("verify");
-    let postgres = postgres().await;
+    let pipeline = TestPipeline::start("verify").await;
+    let symbol = "SOLUSDT";
+    let consumer = RunningConsumer::start(&pipeline);
+    let postgres = pipeline.database().ingester().await;
     for batch in 0..4 {
         insert_tickers(&postgres, &symbol, DAY, batch * 500 + 1, 500).await;
     }
@@ -36,11 +39,8 @@ async fn verify_finds_no_difference_after_a_busy_stream_and_names_a_tampered_val
         )
         .await
         .expect("update failed");
-    let (admin, connection) =
-        tokio_postgres::connect(&required_env("PG_ADMIN_URL"), tokio_postgres::NoTls)
-            .await
-            .expect("cannot connect as the PostgreSQL superuser");
-    tokio::spawn(connection);
+    // The ingester role may not delete: the superuser does.
+    let admin = pipeline.database().admin().await;
     let deleted = admin
         .execute(
             "DELETE FROM ticker_24h WHERE symbol = $1 AND id % 7 = 0",
@@ -58,7 +58,7 @@ async fn verify_finds_no_difference_after_a_busy_stream_and_names_a_tampered_val
         Duration::from_secs(180),
         "verify reporting no difference",
         || async {
-            let output = verify(&symbol);
+            let output = verify(&pipeline, symbol);
             output.status.success().then_some(output)
         },
     )
@@ -87,12 +87,20 @@ async fn verify_finds_no_difference_after_a_busy_stream_and_names_a_tampered_val
         .get(0);
     session
         .query_unpaged(
-            "UPDATE crypto_data.ticker_24h SET last_price = 42 WHERE symbol = ? AND day = '2025-11-06' AND close_time = ? AND id = ?",
-            (&symbol, scylla::value::CqlTimestamp(first_close.timestamp_millis()), first_id),
+            format!(
+                "UPDATE {}.ticker_24h SET last_price = 42 \
+                 WHERE symbol = ? AND day = '2025-11-06' AND close_time = ? AND id = ?",
+                pipeline.keyspace()
+            ),
+            (
+                symbol,
+                scylla::value::CqlTimestamp(first_close.timestamp_millis()),
+                first_id,
+            ),
         )
         .await
         .expect("cannot tamper with Cassandra");
-    let tampered = verify(&symbol);
+    let tampered = verify(&pipeline, symbol);
     assert!(
         !tampered.status.success(),
         "verify should fail on a difference"

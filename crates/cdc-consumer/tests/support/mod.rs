@@ -1,11 +1,16 @@
-//! What the consumer's integration tests share: settings from `cargo xtask test`'s
-//! environment, a running consumer process, connections, and polling with a bound.
+//! What the consumer's integration tests share: a consumer process working on a test's own
+//! slice of the stack (`stack_fixtures::TestPipeline`), connections, Kafka offsets, and polling
+//! with a bound.
 //!
 //! Compiled into each test binary, and not every binary uses every helper.
 #![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Child, Command};
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+pub use stack_fixtures::TestPipeline;
 
 /// A required setting from `cargo xtask test`'s environment.
 pub fn required_env(name: &str) -> String {
@@ -16,8 +21,8 @@ pub fn required_env(name: &str) -> String {
     })
 }
 
-/// The consumer binary, running until dropped; dropping it kills it so a failed test leaves
-/// nothing behind.
+/// The consumer binary working on one test pipeline, running until dropped; dropping it kills
+/// it so a failed test leaves nothing behind.
 pub struct RunningConsumer {
     child: Child,
     /// Where this consumer serves `/metrics` and `/healthz`.
@@ -27,35 +32,31 @@ pub struct RunningConsumer {
 }
 
 impl RunningConsumer {
-    /// Starts the consumer in a consumer group of its own, so it reads every topic from the start.
-    pub fn start(test_name: &str) -> Self {
-        Self::start_at_end(&format!("it-{test_name}-{}", unique_suffix()), &[])
+    /// Starts the consumer on `pipeline`'s topics and keyspace in the group named after the
+    /// pipeline: a new group, so it reads the topics from the start.
+    pub fn start(pipeline: &TestPipeline) -> Self {
+        Self::start_in_group(pipeline, pipeline.name(), &[])
     }
 
-    /// Starts the consumer in a new `group` positioned at the current end of the pipeline's
-    /// topics, so it handles only what the test writes from now on, not the whole history of a
-    /// long-lived development stack.
-    pub fn start_at_end(group: &str, environment: &[(&str, &str)]) -> Self {
-        commit_end_offsets(group, &["crypto.public.ticker_24h", "crypto.public.klines"]);
-        Self::start_in_group(group, environment)
-    }
-
-    /// Starts the consumer in `group`, with extra environment settings.
-    pub fn start_in_group(group: &str, environment: &[(&str, &str)]) -> Self {
+    /// Starts the consumer on `pipeline` in `group`, with extra environment settings (they win
+    /// over the pipeline's).
+    pub fn start_in_group(
+        pipeline: &TestPipeline,
+        group: &str,
+        environment: &[(&str, &str)],
+    ) -> Self {
         // Several consumers run at once in these tests: each gets its own operations port.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
+            .and_then(|listener| listener.local_addr())
+            .expect("no free local port")
             .port();
         let operations_address = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_cdc-consumer"))
+            .envs(pipeline.consumer_environment())
             .env("CONSUMER_GROUP_ID", group)
             .env("CONSUMER_METRICS_LISTEN", &operations_address)
-            .envs(environment.iter().copied())
-            .env("KAFKA_BROKERS", required_env("KAFKA_BROKERS"))
-            .env("CASSANDRA_NODES", required_env("CASSANDRA_NODES"))
             .env("RUST_LOG", "warn")
+            .envs(environment.iter().copied())
             .spawn()
             .expect("cannot start cdc-consumer");
         Self {
@@ -85,6 +86,16 @@ impl RunningConsumer {
         nix::sys::signal::kill(pid, signal).expect("cannot signal cdc-consumer");
         self.child.wait().expect("cdc-consumer did not exit")
     }
+
+    /// This consumer's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.operations_address))
+            .await
+            .expect("cannot read /metrics")
+            .text()
+            .await
+            .expect("cannot read /metrics")
+    }
 }
 
 impl Drop for RunningConsumer {
@@ -92,25 +103,6 @@ impl Drop for RunningConsumer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A suffix that makes names unique across test runs against the same stack.
-pub fn unique_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{}{}", std::process::id(), nanos % 1_000_000_000)
-}
-
-/// A connection as the `ingester` role, which may write the market-data tables.
-pub async fn postgres() -> tokio_postgres::Client {
-    let (client, connection) =
-        tokio_postgres::connect(&required_env("PG_URL"), tokio_postgres::NoTls)
-            .await
-            .expect("cannot connect to PostgreSQL as the ingester role");
-    tokio::spawn(connection);
-    client
 }
 
 pub async fn cassandra() -> scylla::client::session::Session {
@@ -122,7 +114,7 @@ pub async fn cassandra() -> scylla::client::session::Session {
 }
 
 /// Polls `probe` every 100 ms until it yields a value, failing the test with `what` after `bound`.
-pub async fn eventually<T, F, Fut>(bound: std::time::Duration, what: &str, mut probe: F) -> T
+pub async fn eventually<T, F, Fut>(bound: Duration, what: &str, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -133,12 +125,12 @@ where
             return value;
         }
         assert!(started.elapsed() < bound, "{what}: not within {bound:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// Inserts tickers `first..first + count` for `symbol`, one second of close_time apart from the
-/// start of `day` (YYYY-MM-DD, UTC).
+/// start of `day` (YYYY-MM-DD, UTC), in one transaction.
 pub async fn insert_tickers(
     postgres: &tokio_postgres::Client,
     symbol: &str,
@@ -157,15 +149,20 @@ pub async fn insert_tickers(
         .expect("insert as the ingester role failed");
 }
 
-/// How many ticker rows Cassandra holds for `symbol` on `day`; `None` while it cannot answer.
+/// How many ticker rows `pipeline`'s keyspace holds for `symbol` on `day`; `None` while
+/// Cassandra cannot answer (or the consumer has not created the keyspace yet).
 pub async fn ticker_count(
     session: &scylla::client::session::Session,
+    pipeline: &TestPipeline,
     symbol: &str,
     day: scylla::value::CqlDate,
 ) -> Option<i64> {
     let result = session
         .query_unpaged(
-            "SELECT COUNT(*) FROM crypto_data.ticker_24h WHERE symbol = ? AND day = ?",
+            format!(
+                "SELECT COUNT(*) FROM {}.ticker_24h WHERE symbol = ? AND day = ?",
+                pipeline.keyspace()
+            ),
             (symbol, day),
         )
         .await
@@ -180,21 +177,24 @@ pub async fn ticker_count(
     )
 }
 
-/// The offset `group` has committed on partition 0 of `topic` (`None` when nothing is committed).
-pub fn committed_offset(group: &str, topic: &str) -> Option<i64> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
-        .set("group.id", group)
-        .create()
-        .expect("cannot create a Kafka client");
+fn kafka_client(group: Option<&str>) -> BaseConsumer {
+    let mut config = rdkafka::ClientConfig::new();
+    config.set("bootstrap.servers", required_env("KAFKA_BROKERS"));
+    if let Some(group) = group {
+        config.set("group.id", group);
+    }
+    config.create().expect("cannot create a Kafka client")
+}
+
+/// The offset `group` has committed on `partition` of `topic` (`None` when nothing is committed).
+pub fn committed_offset(group: &str, topic: &str, partition: i32) -> Option<i64> {
     let mut partitions = rdkafka::TopicPartitionList::new();
-    partitions.add_partition(topic, 0);
-    let committed = consumer
-        .committed_offsets(partitions, std::time::Duration::from_secs(10))
+    partitions.add_partition(topic, partition);
+    let committed = kafka_client(Some(group))
+        .committed_offsets(partitions, Duration::from_secs(10))
         .expect("cannot read committed offsets");
     match committed
-        .find_partition(topic, 0)
+        .find_partition(topic, partition)
         .map(|element| element.offset())
     {
         Some(rdkafka::Offset::Offset(offset)) => Some(offset),
@@ -202,42 +202,56 @@ pub fn committed_offset(group: &str, topic: &str) -> Option<i64> {
     }
 }
 
-/// The offset the next message on partition 0 of `topic` will get.
-pub fn end_offset(topic: &str) -> i64 {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
-        .create()
-        .expect("cannot create a Kafka client");
-    let (_, high) = consumer
-        .fetch_watermarks(topic, 0, std::time::Duration::from_secs(10))
+/// The offset the next message on `partition` of `topic` will get.
+pub fn end_offset(topic: &str, partition: i32) -> i64 {
+    let (_, high) = kafka_client(None)
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
         .expect("cannot read watermarks");
     high
 }
 
-/// Commits, for `group`, the current end offset of partition 0 of each of `topics` that exists.
-fn commit_end_offsets(group: &str, topics: &[&str]) {
-    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
-        .set("group.id", group)
-        .create()
-        .expect("cannot create a Kafka client");
-    let mut offsets = rdkafka::TopicPartitionList::new();
-    for topic in topics {
-        if let Ok((_, end)) =
-            consumer.fetch_watermarks(topic, 0, std::time::Duration::from_secs(10))
-        {
-            offsets
-                .add_partition_offset(topic, 0, rdkafka::Offset::Offset(end))
-                .expect("a valid offset");
+/// The members of `group` that hold at least one partition, once the group is stable; 0 while
+/// it rebalances or is empty.
+pub fn members_with_partitions(group: &str) -> usize {
+    let groups = kafka_client(None)
+        .fetch_group_list(Some(group), Duration::from_secs(10))
+        .expect("cannot describe the consumer group");
+    groups
+        .groups()
+        .iter()
+        .filter(|described| described.state() == "Stable")
+        .flat_map(|described| described.members())
+        .filter(|member| {
+            member
+                .assignment()
+                .is_some_and(|bytes| assigned_partitions(bytes) > 0)
+        })
+        .count()
+}
+
+/// How many partitions a classic consumer-protocol assignment holds: a version (i16), then
+/// per topic its name (i16 length, bytes) and its partitions (i32 count, i32 each).
+fn assigned_partitions(assignment: &[u8]) -> usize {
+    let read = |at: usize, width: usize| -> Option<i64> {
+        let bytes = assignment.get(at..at + width)?;
+        Some(
+            bytes
+                .iter()
+                .fold(0i64, |value, byte| value << 8 | i64::from(*byte)),
+        )
+    };
+    let count = || -> Option<usize> {
+        let topics = read(2, 4)?;
+        let (mut at, mut partitions) = (6usize, 0usize);
+        for _ in 0..topics {
+            at += 2 + usize::try_from(read(at, 2)?).ok()?;
+            let in_topic = usize::try_from(read(at, 4)?).ok()?;
+            partitions += in_topic;
+            at += 4 + 4 * in_topic;
         }
-    }
-    if offsets.count() > 0 {
-        consumer
-            .commit(&offsets, CommitMode::Sync)
-            .expect("cannot commit the group's start offsets");
-    }
+        Some(partitions)
+    };
+    count().unwrap_or(0)
 }
 
 /// Runs `cargo xtask` with `args` in the workspace, failing the test if it fails; the outage
@@ -261,13 +275,18 @@ pub async fn health(consumer: &RunningConsumer) -> u16 {
     }
 }
 
-/// `cdc-consumer verify` of `ticker_24h` for `symbol` between `since` and `until` (RFC 3339).
-pub fn run_verify(symbol: &str, since: &str, until: &str) -> std::process::Output {
+/// `cdc-consumer verify` of `ticker_24h` on `pipeline`, for `symbol` between `since` and
+/// `until` (RFC 3339).
+pub fn run_verify(
+    pipeline: &TestPipeline,
+    symbol: &str,
+    since: &str,
+    until: &str,
+) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_cdc-consumer"))
         .args(["verify", "--table", "ticker_24h", "--symbol", symbol])
         .args(["--since", since, "--until", until])
-        .env("PG_URL", required_env("PG_URL"))
-        .env("CASSANDRA_NODES", required_env("CASSANDRA_NODES"))
+        .envs(pipeline.consumer_environment())
         .output()
         .expect("cannot run cdc-consumer verify")
 }
@@ -288,26 +307,188 @@ impl Drop for RestoreStackOnDrop {
     }
 }
 
-/// Waits until Cassandra holds `expected` ticker rows of `symbol` on `day`, failing the test
-/// with `what` after `bound`.
+/// Waits until `pipeline`'s keyspace holds `expected` ticker rows of `symbol` on `day`,
+/// failing the test with `what` after `bound`.
 pub async fn await_tickers(
     session: &scylla::client::session::Session,
+    pipeline: &TestPipeline,
     symbol: &str,
     day: scylla::value::CqlDate,
     expected: i64,
-    bound: std::time::Duration,
+    bound: Duration,
     what: &str,
 ) {
     eventually(bound, what, || async {
-        (ticker_count(session, symbol, day).await == Some(expected)).then_some(())
+        (ticker_count(session, pipeline, symbol, day).await == Some(expected)).then_some(())
     })
     .await;
 }
 
 /// Waits until `consumer`'s `/healthz` answers `status`, failing the test with `what` after 30 s.
 pub async fn await_health(consumer: &RunningConsumer, status: u16, what: &str) {
-    eventually(std::time::Duration::from_secs(30), what, || async {
+    eventually(Duration::from_secs(30), what, || async {
         (health(consumer).await == status).then_some(())
     })
     .await;
+}
+
+/// The value of the Prometheus sample `name` (with its labels, as printed) in `metrics`.
+pub fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let value = line.strip_prefix(name)?.strip_prefix(' ')?;
+        value.trim().parse().ok()
+    })
+}
+
+/// Inserts tickers of one symbol and day in the background, `batch` rows per transaction every
+/// `pause`, until stopped: the load under which the fault tests inject their faults, so that a
+/// fault hits changes in flight rather than an idle stream.
+pub struct ContinuousWriter {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    inserted: std::sync::Arc<std::sync::atomic::AtomicI32>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ContinuousWriter {
+    pub fn start(
+        postgres: tokio_postgres::Client,
+        symbol: &str,
+        day: &'static str,
+        batch: i32,
+        pause: Duration,
+    ) -> Self {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let inserted = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+        let (stopping, counting, symbol) = (stop.clone(), inserted.clone(), symbol.to_owned());
+        let task = tokio::spawn(async move {
+            while !stopping.load(Ordering::SeqCst) {
+                let first = counting.load(Ordering::SeqCst) + 1;
+                insert_tickers(&postgres, &symbol, day, first, batch).await;
+                counting.fetch_add(batch, Ordering::SeqCst);
+                tokio::time::sleep(pause).await;
+            }
+        });
+        Self {
+            stop,
+            inserted,
+            task,
+        }
+    }
+
+    /// Rows committed so far.
+    pub fn inserted(&self) -> i64 {
+        i64::from(self.inserted.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Stops after the transaction in hand and returns how many rows were committed in all.
+    pub async fn stop(self) -> i64 {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let inserted = self.inserted.clone();
+        self.task.await.expect("the writer panicked");
+        i64::from(inserted.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+/// The ids of the ticker rows `pipeline`'s keyspace holds for `symbol` on `day`.
+pub async fn written_ids(
+    session: &scylla::client::session::Session,
+    pipeline: &TestPipeline,
+    symbol: &str,
+    day: scylla::value::CqlDate,
+) -> std::collections::HashSet<i64> {
+    let rows = session
+        .query_unpaged(
+            format!(
+                "SELECT id FROM {}.ticker_24h WHERE symbol = ? AND day = ?",
+                pipeline.keyspace()
+            ),
+            (symbol, day),
+        )
+        .await
+        .expect("cannot read Cassandra")
+        .into_rows_result()
+        .expect("not rows");
+    rows.rows::<(i64,)>()
+        .expect("unexpected columns")
+        .map(|row| row.expect("unreadable row").0)
+        .collect()
+}
+
+/// A reader of `partition` of `topic` from its first message, outside any group's offsets.
+pub fn reader_from_beginning(topic: &str, partition: i32) -> rdkafka::consumer::StreamConsumer {
+    let reader: rdkafka::consumer::StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
+        .set("group.id", "it-reader-never-commits")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("cannot create a Kafka reader");
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, partition, rdkafka::Offset::Beginning)
+        .expect("a valid offset");
+    reader.assign(&assignment).expect("cannot assign");
+    reader
+}
+
+/// Waits until `group` has committed `expected` on `partition` of `topic`, failing the test
+/// with `what` after `bound`.
+pub async fn await_committed(
+    group: &str,
+    topic: &str,
+    partition: i32,
+    expected: i64,
+    bound: Duration,
+    what: &str,
+) {
+    eventually(bound, what, || async {
+        (committed_offset(group, topic, partition) == Some(expected)).then_some(())
+    })
+    .await;
+}
+
+/// The row id of each change event on `partition` of `topic` below offset `until`, by offset.
+pub async fn changed_ids(topic: &str, partition: i32, until: i64) -> Vec<(i64, i64)> {
+    use rdkafka::Message;
+    if until <= 0 {
+        return Vec::new();
+    }
+    let reader = reader_from_beginning(topic, partition);
+    let mut ids = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let message = reader.recv().await.expect("cannot read the topic");
+            if message.offset() >= until {
+                break;
+            }
+            let Some(payload) = message.payload() else {
+                continue; // a tombstone
+            };
+            let event: serde_json::Value =
+                serde_json::from_slice(payload).expect("the connector wrote JSON");
+            let id = event["payload"]["after"]["id"]
+                .as_i64()
+                .or_else(|| event["payload"]["before"]["id"].as_i64())
+                .expect("a change event of a ticker row");
+            ids.push((message.offset(), id));
+            if message.offset() + 1 >= until {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("could not read the topic up to the offset within 60 s");
+    ids
+}
+
+/// The sum of `cdc_consumer_events_total` over tables and operations: the change events
+/// `consumer` has replicated since it started.
+pub async fn events_handled(consumer: &RunningConsumer) -> f64 {
+    consumer
+        .metrics()
+        .await
+        .lines()
+        .filter(|line| line.starts_with("cdc_consumer_events_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

@@ -1,6 +1,8 @@
-//! Tests of the `xtask` binary's behaviour that need no running stack.
+//! Tests of the `xtask` binary's behaviour, and of what the stack it sets up promises
+//! (`roles`: login and privileges, on the stack `cargo xtask test` starts).
 
 mod compose;
+mod roles;
 
 use std::net::TcpListener;
 use std::process::Command;

@@ -1,34 +1,25 @@
-//! One full-market ticker poll: 2,000+ symbols from the simulator, parsed and written to
-//! PostgreSQL (`PG_URL`), timed apart so the simulator's own cost does not hide ours:
+//! One full-market ticker poll: 2,000+ symbols from the simulator, parsed and written to a
+//! PostgreSQL database of the benchmark's own, timed apart so the simulator's own cost does not
+//! hide ours:
 //!
 //! - fetch: the all-symbols `GET /api/v3/ticker/24hr` over HTTP (mostly the simulator rendering);
 //! - parse: the body to `Ticker24h`s, exact decimals;
 //! - parse + write: the same, then the one-statement `UNNEST` insert.
 //!
-//! Plain `main` (harness = false) rather than criterion: every iteration writes 2,000 rows that
-//! Debezium streams on, so the run is a fixed, small number of polls. Rows are written with a
-//! `fetched_at` on 2000-01-01 and deleted at the end (needs `PG_ADMIN_URL`).
-//! Run it with `bench/ingester.sh`.
+//! Plain `main` (harness = false) rather than criterion: every iteration adds 2,000 rows to the
+//! table it writes, so a fixed, small number of polls keeps the cost measured the same from run
+//! to run. The database (`stack_fixtures::TestDatabase`: the pipeline's schema, on the stack's
+//! PostgreSQL) is created for the run and dropped after it, so nothing reaches the pipeline's own
+//! database. Run it with `bench/ingester.sh`, which sets the stack's environment.
 
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use market_sim::{RunningSim, SimConfig};
+use stack_fixtures::{StackEnvironment, TestDatabase, unique_name};
 
 const SYMBOLS: &str = "2000";
 const POLLS: u32 = 20;
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run bench/ingester.sh"))
-}
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connecting to PostgreSQL");
-    tokio::spawn(connection);
-    client
-}
 
 /// Median, best and worst of `times`, in milliseconds.
 fn summary(times: &mut [Duration]) -> String {
@@ -55,7 +46,12 @@ async fn main() {
     ]))
     .await
     .expect("starting the simulator");
-    let postgres = connect(&env("PG_URL")).await;
+    let database = TestDatabase::create(
+        &StackEnvironment::from_env(),
+        &unique_name("full_market_poll"),
+    )
+    .await;
+    let postgres = database.ingester().await;
     let url = format!("{}/api/v3/ticker/24hr", sim.base_url());
     let http = reqwest::Client::new();
 
@@ -82,6 +78,7 @@ async fn main() {
         parse.push(started.elapsed());
         rows = tickers.len();
 
+        // One time per poll, as the ingester's polls have.
         let fetched_at = chrono::DateTime::from_timestamp(946_684_800 + i64::from(poll), 0)
             .expect("a valid time");
         let started = Instant::now();
@@ -91,15 +88,6 @@ async fn main() {
             .expect("writing tickers");
         write.push(started.elapsed());
     }
-    connect(&env("PG_ADMIN_URL"))
-        .await
-        .execute(
-            "DELETE FROM ticker_24h WHERE fetched_at < '2000-01-02T00:00:00Z'",
-            &[],
-        )
-        .await
-        .expect("deleting the benchmark's rows");
-
     println!(
         "{rows} symbols, {} KiB body, {POLLS} polls each\n",
         body.len() / 1024

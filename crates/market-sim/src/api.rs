@@ -1,5 +1,6 @@
 //! The HTTP layer: routes, the per-request pipeline (latency, weight, faults, body) and the
-//! admin endpoints. Market data and validation come from the pure modules.
+//! admin endpoints (the market clock, and the limiter's bans for tests that check a client
+//! honours them). Market data and validation come from the pure modules.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -62,6 +63,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v3/klines", get(klines))
         .route("/admin/now", get(admin_now))
         .route("/admin/advance", post(admin_advance))
+        .route("/admin/bans", get(admin_bans))
         .with_state(state)
 }
 
@@ -157,6 +159,38 @@ async fn admin_now(State(state): State<Arc<AppState>>) -> Response {
         StatusCode::OK,
         to_json(&Now {
             now: state.clock.now_ms(),
+        }),
+    )
+}
+
+/// The limiter's [`BanRecord`](crate::limiter::BanRecord); times are real Unix ms, not market
+/// time, as the limiter follows the real clock.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Bans {
+    bans: u64,
+    requests_while_banned: u64,
+    banned_until: Option<i64>,
+    banned: bool,
+}
+
+/// `GET /admin/bans`: how many bans there were, how many requests arrived during one, and
+/// whether one is running. Not weighed: asking must not disturb what is asked about.
+async fn admin_bans(State(state): State<Arc<AppState>>) -> Response {
+    let record = state
+        .limiter
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .ban_record();
+    json_response(
+        StatusCode::OK,
+        to_json(&Bans {
+            bans: record.bans,
+            requests_while_banned: record.requests_while_banned,
+            banned_until: record.banned_until_ms,
+            banned: record
+                .banned_until_ms
+                .is_some_and(|until| real_now_ms() < until),
         }),
     )
 }

@@ -43,7 +43,8 @@ pub struct SimConfig {
     /// Requests sent during a 429 period before the IP is banned with 418.
     #[arg(long, env = "MARKET_SIM_BAN_AFTER", default_value_t = 5)]
     pub ban_after: u32,
-    /// Length of a 418 ban in seconds (Binance's shortest is 120).
+    /// Length of a 418 ban in seconds (Binance's shortest is 120); a request sent during a ban
+    /// restarts it.
     #[arg(long, env = "MARKET_SIM_BAN_SECS", default_value_t = 120)]
     pub ban_secs: u32,
     /// Latency added to every market-data response, in milliseconds.

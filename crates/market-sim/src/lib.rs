@@ -1,12 +1,13 @@
 //! A Binance-compatible Spot REST simulator for tests, load runs and offline demos.
 //!
 //! It serves `/api/v3/ping`, `/time`, `/exchangeInfo`, `/ticker/24hr` and `/klines` with
-//! Binance's response shapes, validation errors and request-weight accounting (429, then 418),
-//! over a deterministic market: every price is a pure function of (seed, symbol, time), so
-//! thousands of symbols cost no memory beyond their parameters and any window of history can be
-//! served. A controllable clock (`--speed`, `POST /admin/advance?ms=N`, `GET /admin/now`) and
-//! seeded fault injection (latency, 5xx, truncated bodies, malformed numbers) make client
-//! behaviour reproducible.
+//! Binance's response shapes, validation errors and request-weight accounting (429, then a 418
+//! ban that every request sent during it restarts), over a deterministic market: every price is
+//! a pure function of (seed, symbol, time), so thousands of symbols cost no memory beyond their
+//! parameters and any window of history can be served. A controllable clock (`--speed`,
+//! `POST /admin/advance?ms=N`, `GET /admin/now`) and seeded fault injection (latency, 5xx,
+//! truncated bodies, malformed numbers) make client behaviour reproducible; `GET /admin/bans`
+//! tells whether a client kept sending while banned.
 //!
 //! Modules, pure first: [`price`] (the market), [`universe`] (the symbols), [`params`]
 //! (request validation), [`render`] (response bodies), [`limiter`] (weights), [`faults`],

@@ -1,7 +1,12 @@
 //! Binance's per-IP request-weight limit as the simulator enforces it: weight counted in fixed
 //! windows aligned to the (real) clock; a request that would exceed the limit gets 429 with
 //! `Retry-After` until the window rolls over; repeating requests during that 429 period earns a
-//! 418 ban with a longer `Retry-After`. One budget for all callers: tests come from one IP.
+//! 418 ban with a longer `Retry-After`. As on Binance, a request sent during a ban gets 418 again
+//! and lengthens the ban: it restarts. One budget for all callers: tests come from one IP.
+//!
+//! The limiter also keeps a record of its bans ([`BanRecord`]), so that a test can tell whether
+//! a client kept sending while banned: such a client is still served once the ban ends, so only
+//! the count shows it.
 //!
 //! Windows follow real time, not the market clock: the limit is about how fast a client calls,
 //! however fast the simulated market runs. Pure: `now_ms` is passed in.
@@ -33,6 +38,17 @@ pub enum Admission {
     },
 }
 
+/// The bans so far, as the admin API reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BanRecord {
+    /// Bans imposed (a ban lengthened by a request during it counts once).
+    pub bans: u64,
+    /// Requests that arrived during a ban, each answered 418 and each restarting it.
+    pub requests_while_banned: u64,
+    /// When the latest ban ends or ended, if there was one.
+    pub banned_until_ms: Option<i64>,
+}
+
 #[derive(Debug)]
 pub struct WeightLimiter {
     config: LimiterConfig,
@@ -42,6 +58,8 @@ pub struct WeightLimiter {
     throttled_until_ms: i64,
     violations: u32,
     banned_until_ms: i64,
+    bans: u64,
+    requests_while_banned: u64,
 }
 
 impl WeightLimiter {
@@ -53,11 +71,21 @@ impl WeightLimiter {
             throttled_until_ms: i64::MIN,
             violations: 0,
             banned_until_ms: i64::MIN,
+            bans: 0,
+            requests_while_banned: 0,
         }
     }
 
     pub fn config(&self) -> LimiterConfig {
         self.config
+    }
+
+    pub fn ban_record(&self) -> BanRecord {
+        BanRecord {
+            bans: self.bans,
+            requests_while_banned: self.requests_while_banned,
+            banned_until_ms: (self.bans > 0).then_some(self.banned_until_ms),
+        }
     }
 
     /// Decides whether a request of `weight` arriving at `now_ms` may run, counting it if so.
@@ -68,11 +96,14 @@ impl WeightLimiter {
             self.used = 0;
         }
         if now_ms < self.banned_until_ms {
+            self.requests_while_banned += 1;
+            self.banned_until_ms = now_ms + self.config.ban_ms;
             return self.banned(now_ms);
         }
         if now_ms < self.throttled_until_ms {
             self.violations += 1;
             if self.violations >= self.config.violations_before_ban {
+                self.bans += 1;
                 self.banned_until_ms = now_ms + self.config.ban_ms;
                 self.throttled_until_ms = i64::MIN;
                 self.violations = 0;
@@ -172,17 +203,66 @@ mod tests {
                 until_ms: MINUTE + 124_000
             }
         );
-        // The ban outlasts the window.
-        assert!(matches!(
+        assert_eq!(
+            limiter.ban_record(),
+            BanRecord {
+                bans: 1,
+                requests_while_banned: 0,
+                banned_until_ms: Some(MINUTE + 124_000)
+            }
+        );
+        // Nothing was sent during the ban, so it ends when its Retry-After said.
+        assert_eq!(
+            limiter.admit(MINUTE + 124_000, 1),
+            Admission::Allowed { used: 1 }
+        );
+    }
+
+    #[test]
+    fn a_request_during_a_ban_restarts_it_and_is_counted() {
+        let mut limiter = limiter();
+        limiter.admit(MINUTE, 10);
+        for second in 1..=4 {
+            limiter.admit(MINUTE + second * 1_000, 1);
+        }
+        assert_eq!(
             limiter.admit(MINUTE + 90_000, 1),
             Admission::Banned {
-                retry_after_secs: 34,
+                used: 0,
+                retry_after_secs: 120,
+                until_ms: MINUTE + 210_000
+            }
+        );
+        assert!(matches!(
+            limiter.admit(MINUTE + 124_000, 1),
+            Admission::Banned {
+                retry_after_secs: 120,
                 ..
             }
         ));
         assert_eq!(
-            limiter.admit(MINUTE + 124_000, 1),
+            limiter.ban_record(),
+            BanRecord {
+                bans: 1,
+                requests_while_banned: 2,
+                banned_until_ms: Some(MINUTE + 244_000)
+            }
+        );
+        assert_eq!(
+            limiter.admit(MINUTE + 244_000, 1),
             Admission::Allowed { used: 1 }
+        );
+    }
+
+    #[test]
+    fn no_ban_is_recorded_before_one_is_imposed() {
+        assert_eq!(
+            limiter().ban_record(),
+            BanRecord {
+                bans: 0,
+                requests_while_banned: 0,
+                banned_until_ms: None
+            }
         );
     }
 }

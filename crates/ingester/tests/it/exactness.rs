@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::{MINUTE, START, clean, config, sim};
+use crate::{HISTORY_START, config, database, sim};
 
 const SYMBOLS: [&str; 3] = ["PEPEUSDT", "SYM0101USDT", "SYM0102USDT"];
 
@@ -55,10 +55,16 @@ fn assert_same_decimal(what: &str, stored: &str, served: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_values_equal_the_simulator_strings() {
-    let admin = clean(&SYMBOLS).await;
+    let database = database("exactness").await;
+    let admin = database.admin().await;
     let sim = sim(&[]).await;
     ingester::run(
-        config(&sim.base_url(), &SYMBOLS, &["--once"]),
+        config(
+            &database.ingester_url(),
+            &sim.base_url(),
+            &SYMBOLS,
+            &["--once"],
+        ),
         Default::default(),
     )
     .await
@@ -115,10 +121,7 @@ async fn stored_values_equal_the_simulator_strings() {
             .query(&[
                 ("symbol", symbol),
                 ("interval", "1m"),
-                (
-                    "startTime",
-                    &(START / MINUTE * MINUTE - 60 * MINUTE).to_string(),
-                ),
+                ("startTime", &HISTORY_START.to_string()),
                 ("limit", "1000"),
             ])
             .send()
@@ -173,9 +176,17 @@ async fn stored_values_equal_the_simulator_strings() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unchanged_candle_is_not_written_again() {
     const SYMBOL: &str = "SYM0103USDT";
-    let admin = clean(&[SYMBOL]).await;
+    let database = database("unchanged_candle").await;
+    let admin = database.admin().await;
     let sim = sim(&[]).await;
-    let once = || config(&sim.base_url(), &[SYMBOL], &["--once"]);
+    let once = || {
+        config(
+            &database.ingester_url(),
+            &sim.base_url(),
+            &[SYMBOL],
+            &["--once"],
+        )
+    };
     ingester::run(once(), Default::default()).await.unwrap();
     let stamps =
         "SELECT array_agg(updated_at ORDER BY open_time)::text FROM klines WHERE symbol = $1";

@@ -1,11 +1,14 @@
 //! Binance misbehaving: 5xx, truncated and malformed bodies, 429 and 418. The ingester keeps
-//! going, skips what it cannot parse (counted on /metrics), and never overspends weight.
+//! going, skips what it cannot parse (counted on /metrics), never overspends weight, and sends
+//! nothing while banned.
 
 use std::time::{Duration, Instant};
 
+use market_sim::RunningSim;
+
 use crate::{
-    MINUTE, START, assert_continuous, clean, config, eventually, free_port, open_times, sim, spawn,
-    stop,
+    HISTORY_START, START_CANDLE, config, continuous_span, database, eventually, free_port, get,
+    open_times, sample, sim, spawn, stop, within,
 };
 
 async fn ticker_rows(admin: &tokio_postgres::Client, symbol: &str) -> i64 {
@@ -19,31 +22,18 @@ async fn ticker_rows(admin: &tokio_postgres::Client, symbol: &str) -> i64 {
         .get(0)
 }
 
-/// GET `url`, waiting up to 30 s for the ingester (started in the background) to listen.
-async fn get(url: &str) -> (u16, String) {
-    let response = eventually(
-        "the ingester's operations endpoint",
-        Duration::from_secs(30),
-        || async { reqwest::get(url).await.ok() },
-    )
-    .await;
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
-/// The value of one sample in Prometheus text, 0 when absent.
-fn sample(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storms_of_5xx_and_truncated_bodies_are_survived() {
     const SYMBOL: &str = "SYM0131USDT";
-    let admin = clean(&[SYMBOL]).await;
+    let database = database("storms").await;
+    let admin = database.admin().await;
     let sim = sim(&["--error-rate", "0.3", "--truncate-rate", "0.2"]).await;
-    let running = spawn(config(&sim.base_url(), &[SYMBOL], &[]));
+    let running = spawn(config(
+        &database.ingester_url(),
+        &sim.base_url(),
+        &[SYMBOL],
+        &[],
+    ));
     eventually(
         "five ticker polls through the storm",
         Duration::from_secs(60),
@@ -52,21 +42,23 @@ async fn storms_of_5xx_and_truncated_bodies_are_survived() {
     .await;
     assert!(!running.1.is_finished());
     stop(running).await;
-    let times = open_times(&admin, SYMBOL).await;
-    assert_continuous(SYMBOL, &times);
-    assert_eq!(times.last(), Some(&(START / MINUTE * MINUTE)));
+    assert_eq!(
+        continuous_span(SYMBOL, &open_times(&admin, SYMBOL).await),
+        HISTORY_START..=START_CANDLE
+    );
     sim.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_response_is_counted_and_skipped() {
     const SYMBOL: &str = "SYM0132USDT";
-    clean(&[SYMBOL]).await;
+    let database = database("malformed").await;
     // Every market-data body has a broken number; exchangeInfo's are in fields not parsed.
     let sim = sim(&["--malformed-rate", "1"]).await;
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let running = spawn(config(
+        &database.ingester_url(),
         &sim.base_url(),
         &[SYMBOL],
         &["--listen", &listen, "--unhealthy-after-failures", "2"],
@@ -115,7 +107,8 @@ async fn the_weight_budget_keeps_the_ingester_under_the_limit() {
         "SYM0152USDT",
         "SYM0153USDT",
     ];
-    let admin = clean(&SYMBOLS).await;
+    let database = database("weight_budget").await;
+    let admin = database.admin().await;
     // 40 per second, and a 10-minute ban on the first request sent during a 429: an ingester
     // that overspent once would stop storing anything for the rest of the test.
     let sim = sim(&[
@@ -131,7 +124,13 @@ async fn the_weight_budget_keeps_the_ingester_under_the_limit() {
     .await;
     let listen = format!("127.0.0.1:{}", free_port());
     // Each second asks for 2 (tickers) + 24 (klines) while the budget allows 20.
-    let running = spawn(config(&sim.base_url(), &SYMBOLS, &["--listen", &listen]));
+    let running = spawn(config(
+        &database.ingester_url(),
+        &sim.base_url(),
+        &SYMBOLS,
+        &["--listen", &listen],
+    ));
+    // The scenario: eight seconds of polling, sampled every 100 ms for weight and throttles.
     let deadline = Instant::now() + Duration::from_secs(8);
     let mut highest = 0.0_f64;
     while Instant::now() < deadline {
@@ -145,22 +144,43 @@ async fn the_weight_budget_keeps_the_ingester_under_the_limit() {
     }
     assert!(highest <= 40.0, "used weight reached {highest} of 40");
     let before = ticker_rows(&admin, SYMBOLS[0]).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(
-        ticker_rows(&admin, SYMBOLS[0]).await > before,
-        "still polling: never banned"
-    );
+    eventually(
+        "another ticker poll: still polling, never banned",
+        Duration::from_secs(10),
+        || async { (ticker_rows(&admin, SYMBOLS[0]).await > before).then_some(()) },
+    )
+    .await;
     stop(running).await;
     for symbol in SYMBOLS {
-        assert_eq!(open_times(&admin, symbol).await.len(), 61, "{symbol}");
+        assert_eq!(
+            continuous_span(symbol, &open_times(&admin, symbol).await),
+            HISTORY_START..=START_CANDLE,
+            "{symbol}"
+        );
     }
     sim.stop().await.unwrap();
 }
 
+/// The simulator's record of its bans (`GET /admin/bans`).
+async fn bans(sim: &RunningSim) -> serde_json::Value {
+    reqwest::get(format!("{}/admin/bans", sim.base_url()))
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .expect("GET /admin/bans")
+        .json()
+        .await
+        .expect("/admin/bans is JSON")
+}
+
+/// Another client on the ingester's IP spends the weight, ignores the 429s and gets the IP
+/// banned. The simulator, as Binance, restarts a ban at every request sent during it, so an
+/// ingester that did not sit out `Retry-After` would keep the ban going: it may send at most one
+/// request during the ban (the one that learns of it), and then polls again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_and_a_418_from_another_client_are_waited_out() {
     const SYMBOL: &str = "SYM0133USDT";
-    let admin = clean(&[SYMBOL]).await;
+    let database = database("ban").await;
+    let admin = database.admin().await;
     let sim = sim(&[
         "--weight-limit",
         "100",
@@ -172,12 +192,17 @@ async fn a_429_and_a_418_from_another_client_are_waited_out() {
         "3",
     ])
     .await;
-    let running = spawn(config(&sim.base_url(), &[SYMBOL], &[]));
+    let running = spawn(config(
+        &database.ingester_url(),
+        &sim.base_url(),
+        &[SYMBOL],
+        &[],
+    ));
     eventually("the first tickers", Duration::from_secs(30), || async {
         (ticker_rows(&admin, SYMBOL).await >= 1).then_some(())
     })
     .await;
-    // Another process on the same IP spends the weight, ignores the 429s and gets banned.
+
     let http = reqwest::Client::new();
     let mut statuses = Vec::new();
     while !statuses.contains(&418) {
@@ -185,19 +210,40 @@ async fn a_429_and_a_418_from_another_client_are_waited_out() {
             .get(format!("{}/api/v3/ping", sim.base_url()))
             .send()
             .await
-            .unwrap();
+            .expect("pinging the simulator");
         statuses.push(response.status().as_u16());
     }
-    assert!(statuses.contains(&429));
-    let banned_at = chrono::Utc::now();
+    assert!(statuses.contains(&429), "{statuses:?}");
+    // From here on only the ingester sends market-data requests.
+
+    // Three seconds of ban, three more if the ingester's first request during it restarted it.
+    let ended = within(Duration::from_secs(20), || async {
+        let record = bans(&sim).await;
+        (record["banned"] == false).then_some(record)
+    })
+    .await;
+    let record = bans(&sim).await;
+    let sent_during_ban = record["requestsWhileBanned"]
+        .as_u64()
+        .expect("requestsWhileBanned");
+    assert!(
+        sent_during_ban <= 1,
+        "the ingester kept sending during the ban: {record}"
+    );
+    let ended = ended.unwrap_or_else(|| panic!("the ban has not ended after 20 s: {record}"));
+    let banned_until = chrono::DateTime::from_timestamp_millis(
+        ended["bannedUntil"].as_i64().expect("bannedUntil"),
+    )
+    .expect("bannedUntil is a time");
+
     eventually(
-        "tickers stored after the ban",
+        "tickers fetched after the ban",
         Duration::from_secs(30),
         || async {
             let after: i64 = admin
                 .query_one(
                     "SELECT count(*) FROM ticker_24h WHERE symbol = $1 AND fetched_at > $2",
-                    &[&SYMBOL, &(banned_at + chrono::Duration::seconds(3))],
+                    &[&SYMBOL, &banned_until],
                 )
                 .await
                 .unwrap()
@@ -207,5 +253,11 @@ async fn a_429_and_a_418_from_another_client_are_waited_out() {
     )
     .await;
     stop(running).await;
+    let record = bans(&sim).await;
+    assert_eq!(
+        (&record["bans"], &record["requestsWhileBanned"]),
+        (&1.into(), &ended["requestsWhileBanned"]),
+        "no request during a ban after it ended, and no second ban: {record}"
+    );
     sim.stop().await.unwrap();
 }

@@ -1,6 +1,7 @@
 //! PostgreSQL going away, without disturbing the PostgreSQL other tests share: the ingester
-//! connects through a TCP proxy this test runs, which drops every connection and refuses new
-//! ones for a while. Ticker polls made meanwhile are buffered and written after recovery.
+//! connects to the test's database through a TCP proxy this test runs, which drops every
+//! connection and refuses new ones for a while. Ticker polls made meanwhile are buffered and
+//! written after recovery, and the kline series resumes where it stopped, with no gap.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,8 +12,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::{
-    START, assert_continuous, clean, config, eventually, free_port, open_times, pg_url, sim_on,
-    spawn, stop,
+    MINUTE, START, config, continuous_span, database, eventually, free_port, market_now, metric,
+    open_times, sim_on, spawn, stop,
 };
 
 /// A TCP proxy to PostgreSQL that can be cut.
@@ -61,31 +62,36 @@ impl Proxy {
     }
 }
 
-/// Where `PG_URL` (key=value form, as `cargo xtask test` sets it) points, and the same URL
-/// with host and port replaced by `proxy`.
-async fn redirect(url: &str, proxy: SocketAddr) -> (SocketAddr, String) {
-    assert!(!url.contains("://"), "PG_URL must be in key=value form");
-    let config: tokio_postgres::Config = url.parse().expect("PG_URL");
+/// The TCP address `url` (key=value form, as the fixtures make it) connects to.
+async fn upstream(url: &str) -> SocketAddr {
+    assert!(
+        !url.contains("://"),
+        "the database URL must be in key=value form"
+    );
+    let config: tokio_postgres::Config = url.parse().expect("a PostgreSQL connection string");
     let host = match config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        other => panic!("PG_URL must name a TCP host, not {other:?}"),
+        other => panic!("the database must be on a TCP host, not {other:?}"),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    let upstream = tokio::net::lookup_host((host.as_str(), port))
+    tokio::net::lookup_host((host.as_str(), port))
         .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let rewritten: Vec<String> = url
-        .split_whitespace()
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .unwrap_or_else(|| panic!("cannot resolve {host}:{port}"))
+}
+
+/// `url` with its host and port replaced by `proxy`'s.
+fn through(url: &str, proxy: SocketAddr) -> String {
+    url.split_whitespace()
         .filter(|pair| !pair.starts_with("host=") && !pair.starts_with("port="))
         .map(str::to_owned)
         .chain([
             format!("host={}", proxy.ip()),
             format!("port={}", proxy.port()),
         ])
-        .collect();
-    (upstream, rewritten.join(" "))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 async fn ticker_rows_between(
@@ -107,23 +113,29 @@ async fn ticker_rows_between(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polls_buffered_while_postgres_is_away_are_written_after() {
     const SYMBOL: &str = "SYM0121USDT";
-    let admin = clean(&[SYMBOL]).await;
+    /// Ticker polls the outage lasts for: about as many seconds, and market minutes.
+    const BUFFERED_POLLS: i64 = 5;
+    let database = database("postgres_down").await;
+    let admin = database.admin().await;
     // A market minute per second, so that candles keep closing during the outage.
     let sim = sim_on("127.0.0.1:0", START, "60", &[]).await;
-    let placeholder: SocketAddr = "127.0.0.1:1".parse().unwrap();
-    let (upstream, _) = redirect(&pg_url(), placeholder).await;
-    let proxy = Proxy::start(upstream).await;
-    let (_, url) = redirect(&pg_url(), proxy.address).await;
+    let proxy = Proxy::start(upstream(&database.ingester_url()).await).await;
     let listen = format!("127.0.0.1:{}", free_port());
     let health = format!("http://{listen}/healthz");
     let running = spawn(config(
+        &through(&database.ingester_url(), proxy.address),
         &sim.base_url(),
         &[SYMBOL],
-        &["--pg-url", &url, "--listen", &listen],
+        &["--listen", &listen],
     ));
-    eventually("a first stored poll", Duration::from_secs(30), || async {
-        (reqwest::get(&health).await.ok()?.status() == 200).then_some(())
-    })
+    eventually(
+        "a first stored ticker and kline poll",
+        Duration::from_secs(30),
+        || async {
+            let healthy = reqwest::get(&health).await.ok()?.status() == 200;
+            (healthy && !open_times(&admin, SYMBOL).await.is_empty()).then_some(())
+        },
+    )
     .await;
 
     let down_at = chrono::Utc::now();
@@ -138,28 +150,62 @@ async fn polls_buffered_while_postgres_is_away_are_written_after() {
         },
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Nothing can be written from here until the proxy is restored.
+    let last_before_outage = *open_times(&admin, SYMBOL)
+        .await
+        .last()
+        .expect("klines stored before the outage");
+    eventually(
+        "ticker polls buffered during the outage",
+        Duration::from_secs(30),
+        || async {
+            let buffered = metric(&listen, "ingester_buffered_polls").await;
+            (buffered >= BUFFERED_POLLS as f64).then_some(())
+        },
+    )
+    .await;
     let up_at = chrono::Utc::now();
     assert_eq!(
         ticker_rows_between(&admin, SYMBOL, down_at, up_at).await,
         0,
         "nothing gets through while the proxy is cut"
     );
+    let restored_market_time = market_now(&sim).await;
     proxy.restore();
 
-    let buffered = eventually("the buffered polls", Duration::from_secs(60), || async {
+    eventually("the buffered polls", Duration::from_secs(60), || async {
         let rows = ticker_rows_between(&admin, SYMBOL, down_at, up_at).await;
-        (rows >= 3).then_some(rows)
+        (rows >= BUFFERED_POLLS).then_some(())
     })
     .await;
-    assert!(buffered >= 3, "{buffered}");
     eventually(
         "/healthz healthy again",
         Duration::from_secs(30),
         || async { (reqwest::get(&health).await.ok()?.status() == 200).then_some(()) },
     )
     .await;
+    eventually(
+        "a 1m candle opened after the outage",
+        Duration::from_secs(60),
+        || async {
+            let last = open_times(&admin, SYMBOL).await.last().copied()?;
+            (last >= restored_market_time).then_some(())
+        },
+    )
+    .await;
     stop(running).await;
-    assert_continuous(SYMBOL, &open_times(&admin, SYMBOL).await);
+
+    // Candles that opened and closed while PostgreSQL was away are what the check is about.
+    let outage_minutes = (restored_market_time - last_before_outage) / MINUTE;
+    assert!(
+        outage_minutes >= 3,
+        "the outage spanned {outage_minutes} market minutes, too few to tell"
+    );
+    let span = continuous_span(SYMBOL, &open_times(&admin, SYMBOL).await);
+    assert!(
+        *span.start() <= last_before_outage && *span.end() >= restored_market_time,
+        "{SYMBOL}: the series {span:?} runs from before the outage (last candle \
+         {last_before_outage}) past its end (market time {restored_market_time})"
+    );
     sim.stop().await.unwrap();
 }

@@ -3,10 +3,13 @@
 
 use std::process::Command;
 
-use crate::{clean, config, pg_url, sim};
+use crate::{config, database, sim};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_symbol_stops_the_ingester_naming_it() {
+    // Start-up fails before any write; a database of its own all the same, in case it did not.
+    let database = database("unknown_symbol").await;
+    let pg_url = database.ingester_url();
     let sim = sim(&[]).await;
     let base_url = sim.base_url();
     let output = tokio::task::spawn_blocking(move || {
@@ -19,7 +22,7 @@ async fn an_unknown_symbol_stops_the_ingester_naming_it() {
                 "--once",
             ])
             .env("BINANCE_BASE_URL", base_url)
-            .env("PG_URL", pg_url())
+            .env("PG_URL", pg_url)
             .output()
             .unwrap()
     })
@@ -36,11 +39,12 @@ async fn an_unknown_symbol_stops_the_ingester_naming_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_tracks_every_trading_pair_of_the_quote_asset() {
-    // The simulator lists ETHBTC and BNBBTC; no other test writes BTC-quoted pairs.
-    let admin = clean(&["ETHBTC", "BNBBTC"]).await;
+    let database = database("all_btc_pairs").await;
+    let admin = database.admin().await;
     let sim = sim(&[]).await;
     ingester::run(
         config(
+            &database.ingester_url(),
             &sim.base_url(),
             &["all"],
             &["--quote-asset", "BTC", "--once"],
@@ -49,15 +53,18 @@ async fn all_tracks_every_trading_pair_of_the_quote_asset() {
     )
     .await
     .unwrap();
-    let rows = admin
-        .query(
-            "SELECT DISTINCT symbol FROM ticker_24h WHERE symbol IN ('ETHBTC', 'BNBBTC')
-              ORDER BY symbol",
-            &[],
-        )
-        .await
-        .unwrap();
-    let symbols: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
-    assert_eq!(symbols, ["BNBBTC", "ETHBTC"]);
+    // ETHBTC and BNBBTC are the simulator's only BTC-quoted pairs. The database is the test's
+    // own, so any other symbol in it would be one the ingester should not have tracked.
+    for table in ["ticker_24h", "klines"] {
+        let rows = admin
+            .query(
+                &format!("SELECT DISTINCT symbol FROM {table} ORDER BY symbol"),
+                &[],
+            )
+            .await
+            .unwrap();
+        let symbols: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        assert_eq!(symbols, ["BNBBTC", "ETHBTC"], "{table}");
+    }
     sim.stop().await.unwrap();
 }

@@ -333,6 +333,32 @@ async fn weight_is_reported_then_429_then_418() {
         binance::parse_api_error(body.as_bytes()).unwrap().code,
         -1003
     );
+    let (_, _, bans) = get(&sim, "/admin/bans").await;
+    let bans = json(&bans);
+    assert_eq!(
+        (&bans["bans"], &bans["requestsWhileBanned"]),
+        (&1.into(), &0.into())
+    );
+    assert_eq!(bans["banned"], true);
+    let first_end = bans["bannedUntil"].as_i64().expect("bannedUntil");
+
+    // Sending during the ban gets 418 again and restarts it: the full length from now. A second
+    // into the ban first, so that an unchanged ban would say 299.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let (status, headers, _) = get(&sim, "/api/v3/ping").await;
+    assert_eq!(status, 418);
+    assert_eq!(headers["retry-after"], "300");
+    let (_, _, bans) = get(&sim, "/admin/bans").await;
+    let bans = json(&bans);
+    assert_eq!(
+        (&bans["bans"], &bans["requestsWhileBanned"]),
+        (&1.into(), &1.into())
+    );
+    let extended_end = bans["bannedUntil"].as_i64().expect("bannedUntil");
+    assert!(
+        extended_end >= first_end + 1_000,
+        "the ban ending at {first_end} now ends at {extended_end}"
+    );
 }
 
 #[tokio::test]

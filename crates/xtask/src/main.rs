@@ -68,6 +68,9 @@ enum StackAction {
     Down { service: Option<Service> },
     /// Show each service as healthy or not.
     Status,
+    /// Print the environment under which clients find the stack (`PG_URL`, `KAFKA_BROKERS`, …)
+    /// as shell `export` lines, for `eval "$(cargo xtask stack env)"` in scripts.
+    Env,
     /// Print the tail of a service's log (all services when none is named).
     Logs {
         service: Option<Service>,
@@ -112,6 +115,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 });
             }
             StackAction::Logs { service, lines } => services::print_logs(&stack, service, lines),
+            StackAction::Env => {
+                for (name, value) in stack.client_environment() {
+                    println!("export {name}='{}'", value.replace('\'', r"'\''"));
+                }
+            }
         },
         Command::Test { cargo_test_args } => {
             return pipeline::test(&stack, &cargo_test_args).await;

@@ -25,7 +25,8 @@ pub async fn test(stack: &Stack, cargo_test_args: &[String]) -> anyhow::Result<E
         .context("removing what an earlier test run left in the stack")?;
     let status = Command::new(cargo())
         // Every test binary runs even after one fails, so one run shows every failure.
-        .args(["test", "--workspace", "--no-fail-fast"])
+        .args(["test", "--no-fail-fast"])
+        .args(workspace_unless_packages_named(cargo_test_args))
         .args(cargo_test_args)
         .envs(stack.client_environment())
         .current_dir(&stack.workspace_root)
@@ -41,6 +42,16 @@ pub async fn test(stack: &Stack, cargo_test_args: &[String]) -> anyhow::Result<E
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `--workspace`, unless the arguments name packages (`-p`/`--package`), which `--workspace`
+/// would override.
+fn workspace_unless_packages_named(cargo_test_args: &[String]) -> Option<&'static str> {
+    let names_packages = cargo_test_args
+        .iter()
+        .take_while(|arg| *arg != "--")
+        .any(|arg| arg == "-p" || arg.starts_with("--package") || arg.starts_with("-p"));
+    (!names_packages).then_some("--workspace")
 }
 
 /// Where `--offline` runs the Binance simulator.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The blog's consumer design (seed-blog.txt §6-7) as the baseline for cdc-consumer's throughput:
+"""The blog's consumer design (its consumer section) as the baseline for cdc-consumer's throughput:
 confluent_kafka's Consumer polling one message at a time with auto-commit, the blog's decode
 (bench/blog_decode.py), and one synchronous Cassandra insert per message.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The blog's decode path (seed-blog.txt §5-6), rebuilt from its description as the baseline
+"""The blog's decode path (its sections on decoding), rebuilt from its description as the baseline
 for the Rust decoder: json.loads of the message value, then per decimal column base64 ->
 int.from_bytes(big, signed) -> Decimal / 10**scale with the scale HARD-CODED per column.
 

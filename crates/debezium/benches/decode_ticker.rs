@@ -1,6 +1,6 @@
-//! Decoding throughput on realistic `ticker_24h` inserts, the design's bar being ten times the
-//! blog's Python decoder on one core (design.md §7). `bench/decode.sh` runs this beside the
-//! Python baseline and writes `bench/results/decode.md`; alone:
+//! Decoding throughput on realistic `ticker_24h` inserts, against the blog's Python decoder on
+//! one core (the target is in BENCHMARKS.md). `bench/decode.sh` runs this beside the Python
+//! baseline and writes `bench/results/decode.md`; alone:
 //! `cargo bench -p debezium --bench decode_ticker`.
 
 #[path = "support/ticker_events.rs"]

@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-bench_require_clean_tree
+bench_begin
 
 cache="${CDC_CACHE_DIR:-$HOME/.cache/crypto-cdc-pipeline}"
 venv="$cache/bench-venv"

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-bench_require_clean_tree
+bench_begin
 bench_stack_environment
 
 command=(cargo bench -p cdc-consumer --bench latency)

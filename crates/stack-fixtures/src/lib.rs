@@ -13,17 +13,20 @@
 //! Every resource of a slice carries one name, `it_<label>_<unique>` (the database, the
 //! replication slot, the connector, the topic prefix, the keyspace), and dropping the slice
 //! removes all of them. [`remove_leftovers`] removes what a killed test run left behind;
-//! `cargo xtask test` calls it before and after the suite.
+//! `cargo xtask test` calls it before and after the suite, and compares the pipeline's own
+//! [`Footprint`] before and after, failing when a test wrote into its topics or tables.
 
 mod cleanup;
 pub mod connect;
 mod database;
 mod environment;
+mod footprint;
 mod naming;
 mod pipeline;
 
 pub use cleanup::remove_leftovers;
 pub use database::{TestDatabase, connect as connect_postgres};
 pub use environment::StackEnvironment;
+pub use footprint::{Footprint, pipeline_footprint};
 pub use naming::{FIXTURE_PREFIX, unique_name};
 pub use pipeline::TestPipeline;

@@ -10,6 +10,7 @@ use nix::unistd::Pid;
 use crate::config::Stack;
 use crate::install::{build_packages, ensure_debian_packages};
 use crate::services;
+use crate::services::connect;
 
 /// Runs the whole workspace's test suite against the running stack.
 ///
@@ -23,6 +24,14 @@ pub async fn test(stack: &Stack, cargo_test_args: &[String]) -> anyhow::Result<E
     stack_fixtures::remove_leftovers(&fixtures)
         .await
         .context("removing what an earlier test run left in the stack")?;
+    let (_, connector) = connect::read_connector_file(stack)?;
+    let topic_prefix = connector["topic.prefix"]
+        .as_str()
+        .context("the connector has no topic.prefix")?
+        .to_owned();
+    let footprint =
+        || stack_fixtures::pipeline_footprint(&fixtures, &topic_prefix, crate::config::PG_DATABASE);
+    let before = footprint().await?;
     let status = Command::new(cargo())
         // Every test binary runs even after one fails, so one run shows every failure.
         .args(["test", "--no-fail-fast"])
@@ -37,6 +46,20 @@ pub async fn test(stack: &Stack, cargo_test_args: &[String]) -> anyhow::Result<E
     stack_fixtures::remove_leftovers(&fixtures)
         .await
         .context("removing what the tests left in the stack")?;
+    // The tests work in slices of their own: the pipeline's own topics and tables must be as
+    // they were (unless the pipeline itself ran meanwhile, e.g. `cargo xtask run`).
+    let changes = before.changes(&footprint().await?);
+    if !changes.is_empty() {
+        anyhow::bail!(
+            "the test suite wrote into the pipeline's own topics or tables (was `cargo xtask run` \
+             running too?):\n  {}",
+            changes.join("\n  ")
+        );
+    }
+    tracing::info!(
+        "the pipeline's own topics and tables are as the suite found them ({topic_prefix}.*, {})",
+        crate::config::PG_DATABASE
+    );
     Ok(if status.success() {
         ExitCode::SUCCESS
     } else {

@@ -7,7 +7,7 @@
 # records what the header reports as it is before the run: commit, tree, date, load.
 bench_begin() {
     bench_tree="clean tree"
-    if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
+    if [ -n "$(git status --porcelain --untracked-files=no -- . ':!bench/results')" ]; then
         if [ "${BENCH_ALLOW_DIRTY:-0}" != 1 ]; then
             echo "error: the work tree has uncommitted changes; commit first (or BENCH_ALLOW_DIRTY=1)" >&2
             exit 1

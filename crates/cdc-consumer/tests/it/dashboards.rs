@@ -205,6 +205,46 @@ async fn seed(pipeline: &TestPipeline, symbol: &str) {
         .expect("inserting klines");
 }
 
+/// The rows as the Grafana Cassandra plugin turns them into data frames: it takes the first
+/// column as the series' identity and starts one frame per distinct value. Returns each frame's
+/// identity and how many rows it holds, in the order the frames start.
+fn plugin_frames(rows: impl Iterator<Item = scylla::value::Row>) -> Vec<(String, usize)> {
+    let mut frames: Vec<(String, usize)> = Vec::new();
+    for row in rows {
+        let identity = format!("{:?}", row.columns.first().cloned().flatten());
+        match frames.iter_mut().find(|(name, _)| *name == identity) {
+            Some((_, points)) => *points += 1,
+            None => frames.push((identity, 1)),
+        }
+    }
+    frames
+}
+
+/// What each panel type needs of its frames, for the data this test seeds for one symbol: a time
+/// series one frame per symbol with many points; a candlestick chart one frame with every candle;
+/// a table one frame with every row.
+fn assert_frames_fit_the_panel(
+    place: &str,
+    panel_type: &str,
+    frames: &[(String, usize)],
+    rows: usize,
+) {
+    match panel_type {
+        "timeseries" | "candlestick" | "table" => {
+            assert_eq!(
+                frames.len(),
+                1,
+                "{place}: the plugin would draw {} frames (one per distinct first column) for one \
+                 symbol; the query must start with the symbol",
+                frames.len()
+            );
+            assert_eq!(frames[0].1, rows, "{place}: every row in the one frame");
+            assert!(rows > 1, "{place}: only {rows} point(s) to draw");
+        }
+        other => panic!("{place}: no rule for a {other} panel over Cassandra"),
+    }
+}
+
 fn readable_by_the_plugin(column_type: &ColumnType) -> bool {
     matches!(
         column_type,
@@ -307,6 +347,12 @@ async fn every_dashboard_query_runs_and_returns_what_grafana_can_read() {
                             "{place}: a time series needs (text key, double value, timestamp), got {types:?}"
                         );
                     }
+                    let frames = plugin_frames(
+                        rows.rows::<scylla::value::Row>()
+                            .unwrap_or_else(|error| panic!("{place}: unreadable rows: {error}"))
+                            .map(|row| row.unwrap_or_else(|error| panic!("{place}: {error}"))),
+                    );
+                    assert_frames_fit_the_panel(place, &query.panel_type, &frames, rows.rows_num());
                 }
                 "postgres" => {
                     let sql = fill_in(&query.text, &symbol, pipeline.keyspace());

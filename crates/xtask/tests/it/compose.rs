@@ -115,3 +115,64 @@ fn every_sql_file_of_the_native_stack_initialises_the_compose_database() {
         }
     }
 }
+
+/// The compose file as compose-go, the Compose Specification's reference loader (the one Docker
+/// Compose uses), resolves it with `.env` for `profiles`, from an environment holding nothing but
+/// what Go itself needs; `tools/compose-check` fails on any load error or warning, such as an
+/// unset variable.
+fn resolved_project(profiles: &[&str]) -> serde_json::Value {
+    let output = std::process::Command::new("go")
+        .args(["run", "."])
+        .arg(workspace())
+        .args(profiles)
+        .current_dir(workspace().join("tools/compose-check"))
+        .env_clear()
+        .envs(std::env::vars().filter(|(name, _)| {
+            name.starts_with("GO") || name == "PATH" || name == "HOME"
+        }))
+        .output()
+        .expect("cannot run `go` (Go 1.26 or newer is needed for the compose check)");
+    assert!(
+        output.status.success(),
+        "compose-go rejected docker-compose.yml with profiles {profiles:?}:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("compose-check prints the project as JSON")
+}
+
+#[test]
+fn compose_go_loads_the_file_for_every_profile_without_a_warning() {
+    for profiles in [&[][..], &["offline"]] {
+        let project = resolved_project(profiles);
+        assert!(project["services"]["postgres"].is_object(), "{project}");
+    }
+}
+
+/// Where each stateful image keeps its data: PostgreSQL's `PGDATA` (default
+/// `/var/lib/postgresql/data`), Cassandra's `/var/lib/cassandra`, and the log dirs of the
+/// apache/kafka image (`KAFKA_LOG_DIRS`, default `/tmp/kraft-combined-logs`). Data kept anywhere
+/// else is lost when the container is recreated.
+#[test]
+fn every_stateful_service_keeps_its_data_on_a_named_volume_where_its_image_writes_it() {
+    let project = resolved_project(&["offline"]);
+    for (service, variable, default) in [
+        ("postgres", "PGDATA", "/var/lib/postgresql/data"),
+        ("kafka", "KAFKA_LOG_DIRS", "/tmp/kraft-combined-logs"),
+        ("cassandra", "", "/var/lib/cassandra"),
+    ] {
+        let definition = &project["services"][service];
+        let data_path = definition["environment"][variable]
+            .as_str()
+            .unwrap_or(default);
+        let on_a_named_volume = definition["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|volume| volume["type"] == "volume" && volume["target"] == data_path);
+        assert!(
+            on_a_named_volume,
+            "{service} writes its data to {data_path}, which is on no named volume: {}",
+            definition["volumes"]
+        );
+    }
+}

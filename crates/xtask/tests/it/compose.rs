@@ -2,12 +2,8 @@
 //! instead: every version it pins comes from `.env` (the file the native stack installs from),
 //! every file it mounts exists, and the image build uses the same toolchain pins.
 
+use crate::workspace;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn read(relative: &str) -> String {
     let path = workspace().join(relative);
@@ -122,14 +118,15 @@ fn every_sql_file_of_the_native_stack_initialises_the_compose_database() {
 /// unset variable.
 fn resolved_project(profiles: &[&str]) -> serde_json::Value {
     let output = std::process::Command::new("go")
-        .args(["run", "."])
+        .args(["run", "-buildvcs=false", "."])
         .arg(workspace())
         .args(profiles)
         .current_dir(workspace().join("tools/compose-check"))
         .env_clear()
-        .envs(std::env::vars().filter(|(name, _)| {
-            name.starts_with("GO") || name == "PATH" || name == "HOME"
-        }))
+        .envs(
+            std::env::vars()
+                .filter(|(name, _)| name.starts_with("GO") || name == "PATH" || name == "HOME"),
+        )
         .output()
         .expect("cannot run `go` (Go 1.26 or newer is needed for the compose check)");
     assert!(

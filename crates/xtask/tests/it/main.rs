@@ -1,11 +1,19 @@
 //! Tests of the `xtask` binary's behaviour, and of what the stack it sets up promises
-//! (`roles`: login and privileges, on the stack `cargo xtask test` starts).
+//! (`roles`: login and privileges; `register_connector`: compose's registration job against a
+//! scripted and the real Connect; both on the stack `cargo xtask test` starts).
 
 mod compose;
+mod register_connector;
 mod roles;
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The workspace root, where the files under test live.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
 
 /// A port nobody listens on right now.
 fn free_port() -> u16 {

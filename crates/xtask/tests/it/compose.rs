@@ -173,3 +173,40 @@ fn every_stateful_service_keeps_its_data_on_a_named_volume_where_its_image_write
         );
     }
 }
+
+#[test]
+fn every_published_port_binds_to_loopback_unless_told_otherwise() {
+    let project = resolved_project(&["offline"]);
+    let services = project["services"].as_object().expect("services");
+    let mut published = 0;
+    for (name, service) in services {
+        for port in service["ports"].as_array().into_iter().flatten() {
+            published += 1;
+            assert_eq!(
+                port["host_ip"], "127.0.0.1",
+                "{name} publishes {port} beyond this machine, with development passwords"
+            );
+        }
+    }
+    assert!(published >= 5, "only {published} published ports found");
+}
+
+/// While its init scripts run, the postgres image's temporary server listens on the Unix socket
+/// only: a health check over the socket would let the services that wait for PostgreSQL start
+/// against a database that is not ready.
+#[test]
+fn postgres_is_healthy_only_once_it_accepts_tcp_connections() {
+    let project = resolved_project(&[]);
+    let check = project["services"]["postgres"]["healthcheck"]["test"].to_string();
+    assert!(
+        check.contains("pg_isready") && check.contains("-h 127.0.0.1"),
+        "postgres' health check does not go over TCP: {check}"
+    );
+}
+
+#[test]
+fn with_the_offline_profile_the_ingester_starts_after_the_simulator() {
+    let project = resolved_project(&["offline"]);
+    let waits_for = &project["services"]["ingester"]["depends_on"]["market-sim"];
+    assert_eq!(waits_for["condition"], "service_started", "{waits_for}");
+}

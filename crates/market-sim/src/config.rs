@@ -59,9 +59,10 @@ pub struct SimConfig {
     /// Share of successful responses with one decimal malformed, e.g. "4.00000200.4" (0..=1).
     #[arg(long, env = "MARKET_SIM_MALFORMED_RATE", default_value_t = 0.0, value_parser = rate)]
     pub malformed_rate: f64,
-    /// Log JSON lines instead of human-readable text.
-    #[arg(long, env = "MARKET_SIM_LOG_JSON")]
-    pub log_json: bool,
+    /// Log format: `text` for people, `json` for log pipelines (the same variable as the
+    /// pipeline's other binaries read).
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = service::LOG_FORMATS)]
+    pub log_format: String,
 }
 
 impl SimConfig {

@@ -17,7 +17,11 @@ pub const LOG_FORMATS: [&str; 2] = ["text", "json"];
 pub fn init_logging(format: &str, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| default_filter.into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // stderr, so that a command's own output on stdout (`cdc-consumer decode`, `verify`) stays
+    // clean for pipes.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {

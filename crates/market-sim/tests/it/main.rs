@@ -45,3 +45,27 @@ pub async fn get(
 pub fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|error| panic!("{error}: {body}"))
 }
+
+/// The binary logs in the format `LOG_FORMAT` names, like the pipeline's other binaries (compose
+/// sets it for all of them).
+#[test]
+fn the_binary_logs_json_lines_when_log_format_says_so() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_market-sim"))
+        .env("LOG_FORMAT", "json")
+        .env("MARKET_SIM_LISTEN", "127.0.0.1:0")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cannot start market-sim");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let first_line = std::io::BufReader::new(stderr)
+        .lines()
+        .next()
+        .expect("market-sim logged nothing")
+        .expect("readable stderr");
+    let _ = child.kill();
+    let _ = child.wait();
+    let line: serde_json::Value = serde_json::from_str(&first_line)
+        .unwrap_or_else(|error| panic!("not a JSON log line ({error}): {first_line}"));
+    assert!(line["fields"]["message"].is_string(), "{line}");
+}

@@ -22,19 +22,19 @@ impl StackEnvironment {
     /// so a test run without the stack fails loudly instead of skipping.
     pub fn from_env() -> Self {
         Self {
-            pg_admin_url: required("PG_ADMIN_URL"),
-            pg_url: required("PG_URL"),
-            pg_grafana_url: required("PG_GRAFANA_URL"),
-            kafka_brokers: required("KAFKA_BROKERS"),
-            kafka_connect_url: required("KAFKA_CONNECT_URL"),
-            cassandra_nodes: required("CASSANDRA_NODES"),
+            pg_admin_url: required_env("PG_ADMIN_URL"),
+            pg_url: required_env("PG_URL"),
+            pg_grafana_url: required_env("PG_GRAFANA_URL"),
+            kafka_brokers: required_env("KAFKA_BROKERS"),
+            kafka_connect_url: required_env("KAFKA_CONNECT_URL"),
+            cassandra_nodes: required_env("CASSANDRA_NODES"),
             workspace_root: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
         }
     }
 }
 
 /// A setting from `cargo xtask test`'s environment; panics naming it when it is missing.
-pub fn required(name: &str) -> String {
+pub fn required_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
             "{name} is not set: these tests need the real stack; run them with `cargo xtask test`"

@@ -26,7 +26,7 @@ mod pipeline;
 
 pub use cleanup::remove_leftovers;
 pub use database::{TestDatabase, connect as connect_postgres};
-pub use environment::StackEnvironment;
+pub use environment::{StackEnvironment, required_env};
 pub use footprint::{Footprint, pipeline_footprint};
 pub use naming::{FIXTURE_PREFIX, unique_name};
 pub use pipeline::TestPipeline;

@@ -10,16 +10,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-pub use stack_fixtures::TestPipeline;
-
-/// A required setting from `cargo xtask test`'s environment.
-pub fn required_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: these tests need the real stack; run them with `cargo xtask test`"
-        )
-    })
-}
+pub use stack_fixtures::{TestPipeline, required_env};
 
 /// The consumer binary working on one test pipeline, running until dropped; dropping it kills
 /// it so a failed test leaves nothing behind.

@@ -164,9 +164,7 @@ fn a_connector_that_never_runs_fails_the_script() {
 /// Against the stack's real Connect, twice in a row: idempotent, and the connector runs.
 #[test]
 fn against_the_real_connect_the_script_ends_with_the_connector_running_twice() {
-    let connect_url = std::env::var("KAFKA_CONNECT_URL").unwrap_or_else(|_| {
-        panic!("KAFKA_CONNECT_URL is not set: run this test with `cargo xtask test`")
-    });
+    let connect_url = stack_fixtures::required_env("KAFKA_CONNECT_URL");
     for run in 1..=2 {
         let output = run_script(&connect_url, 40);
         assert!(

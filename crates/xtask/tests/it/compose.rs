@@ -210,3 +210,77 @@ fn with_the_offline_profile_the_ingester_starts_after_the_simulator() {
     let waits_for = &project["services"]["ingester"]["depends_on"]["market-sim"];
     assert_eq!(waits_for["condition"], "service_started", "{waits_for}");
 }
+
+/// The variables the Debezium Connect image's entrypoint reads by name; every other setting of
+/// the worker must be a `CONNECT_*` variable, which the entrypoint turns into a worker property
+/// (`CONNECT_OFFSET_FLUSH_INTERVAL_MS` → `offset.flush.interval.ms`).
+const CONNECT_IMAGE_VARIABLES: &[&str] = &[
+    "BOOTSTRAP_SERVERS",
+    "GROUP_ID",
+    "CONFIG_STORAGE_TOPIC",
+    "OFFSET_STORAGE_TOPIC",
+    "STATUS_STORAGE_TOPIC",
+    "HOST_NAME",
+    "REST_PORT",
+    "REST_HOST_NAME",
+    "ADVERTISED_PORT",
+    "ADVERTISED_HOST_NAME",
+    "OFFSET_FLUSH_INTERVAL_MS",
+    "OFFSET_FLUSH_TIMEOUT_MS",
+    "SHUTDOWN_TIMEOUT",
+    "KEY_CONVERTER",
+    "VALUE_CONVERTER",
+    "HEAP_OPTS",
+    "LOG_LEVEL",
+];
+
+/// A Connect worker's environment must be read by someone: the image's entrypoint (by name or
+/// as `CONNECT_*` properties) or the connector configuration (`${env:NAME}`). The internal
+/// topics' replication factors must fit the compose file's brokers, or the workers cannot create
+/// them (the worker's default is 3).
+#[test]
+fn every_connect_worker_setting_is_one_the_image_or_the_connector_reads() {
+    let project = resolved_project(&[]);
+    let connector = read("debezium/postgres-connector.json");
+    let services = project["services"].as_object().expect("services");
+    let brokers = services
+        .values()
+        .filter(|service| {
+            service["image"]
+                .as_str()
+                .is_some_and(|image| image.starts_with("apache/kafka:"))
+        })
+        .count();
+    let workers: Vec<_> = services
+        .iter()
+        .filter(|(_, service)| {
+            service["image"]
+                .as_str()
+                .is_some_and(|image| image.starts_with("quay.io/debezium/connect:"))
+        })
+        .collect();
+    assert!(!workers.is_empty(), "no Connect worker in docker-compose.yml");
+    for (name, worker) in workers {
+        let environment = worker["environment"].as_object().expect("environment");
+        let mut properties = BTreeMap::new();
+        for (variable, value) in environment {
+            if let Some(property) = variable.strip_prefix("CONNECT_") {
+                properties.insert(property.to_lowercase().replace('_', "."), value.clone());
+            } else {
+                assert!(
+                    CONNECT_IMAGE_VARIABLES.contains(&variable.as_str())
+                        || connector.contains(&format!("${{env:{variable}}}")),
+                    "{name}: neither the Debezium image nor the connector reads {variable}"
+                );
+            }
+        }
+        for topic in ["config", "offset", "status"] {
+            let property = format!("{topic}.storage.replication.factor");
+            assert_eq!(
+                properties.get(&property).and_then(|value| value.as_str()),
+                Some(brokers.to_string().as_str()),
+                "{name}: {property} must match the {brokers} broker(s)"
+            );
+        }
+    }
+}

@@ -259,7 +259,10 @@ fn every_connect_worker_setting_is_one_the_image_or_the_connector_reads() {
                 .is_some_and(|image| image.starts_with("quay.io/debezium/connect:"))
         })
         .collect();
-    assert!(!workers.is_empty(), "no Connect worker in docker-compose.yml");
+    assert!(
+        !workers.is_empty(),
+        "no Connect worker in docker-compose.yml"
+    );
     for (name, worker) in workers {
         let environment = worker["environment"].as_object().expect("environment");
         let mut properties = BTreeMap::new();
@@ -280,6 +283,128 @@ fn every_connect_worker_setting_is_one_the_image_or_the_connector_reads() {
                 properties.get(&property).and_then(|value| value.as_str()),
                 Some(brokers.to_string().as_str()),
                 "{name}: {property} must match the {brokers} broker(s)"
+            );
+        }
+    }
+}
+
+/// A change to the pipeline's source must not rebuild librdkafka and every dependency: the build
+/// keeps cargo's registry and target directory in BuildKit cache mounts.
+#[test]
+fn the_image_build_keeps_compiled_dependencies_between_builds() {
+    let dockerfile = read("Dockerfile");
+    assert!(
+        dockerfile.starts_with("# syntax=docker/dockerfile:1"),
+        "cache mounts need the Dockerfile 1.x syntax"
+    );
+    for target in ["/usr/local/cargo/registry", "/src/target"] {
+        assert!(
+            dockerfile.contains(&format!("--mount=type=cache,target={target}")),
+            "the build does not cache {target}"
+        );
+    }
+}
+
+/// The packages every Debian image has, slim included: the `Essential: yes` ones and everything
+/// they depend on (Depends and Pre-Depends, transitively), read from this machine's dpkg.
+fn packages_of_debian_slim() -> std::collections::BTreeSet<String> {
+    let output = std::process::Command::new("dpkg-query")
+        .args([
+            "-W",
+            "-f=${Package}\t${Essential}\t${Pre-Depends}, ${Depends}\n",
+        ])
+        .output()
+        .expect("dpkg-query");
+    let listing = String::from_utf8_lossy(&output.stdout);
+    let mut dependencies: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut pending = vec![];
+    for line in listing.lines() {
+        let mut fields = line.split('\t');
+        let (Some(package), Some(essential), Some(depends)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let names = depends
+            .split([',', '|'])
+            .filter_map(|dependency| dependency.split_whitespace().next())
+            .map(|name| name.split(':').next().unwrap_or(name))
+            .collect();
+        dependencies.insert(package, names);
+        if essential == "yes" {
+            pending.push(package);
+        }
+    }
+    let mut packages = std::collections::BTreeSet::new();
+    while let Some(package) = pending.pop() {
+        if packages.insert(package.to_owned()) {
+            pending.extend(dependencies.get(package).into_iter().flatten());
+        }
+    }
+    packages
+}
+
+/// The runtime image installs no package: every shared library the pipeline's binaries load must
+/// come from a package Debian's slim image always has. Checked on the binaries as built here,
+/// with `ldd` and `dpkg`.
+#[test]
+fn the_runtime_image_needs_no_package_beyond_debian_slim() {
+    let dockerfile = read("Dockerfile");
+    let runtime = dockerfile
+        .rsplit_once("\nFROM ")
+        .map(|(_, stage)| stage)
+        .expect("a runtime stage");
+    assert!(
+        !runtime.contains("apt-get"),
+        "the runtime stage installs packages:\n{runtime}"
+    );
+    let build = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "-p",
+            "ingester",
+            "-p",
+            "cdc-consumer",
+            "-p",
+            "market-sim",
+        ])
+        .current_dir(workspace())
+        .status()
+        .expect("cargo build");
+    assert!(build.success(), "cannot build the pipeline's binaries");
+    let slim = packages_of_debian_slim();
+    assert!(
+        slim.contains("libc6"),
+        "no required packages found: {slim:?}"
+    );
+    for binary in ["ingester", "cdc-consumer", "market-sim"] {
+        let path = workspace().join("target/debug").join(binary);
+        let output = std::process::Command::new("ldd")
+            .arg(&path)
+            .output()
+            .expect("ldd");
+        assert!(output.status.success(), "ldd {}", path.display());
+        let libraries: Vec<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| line.split_once("=> ").map(|(_, rest)| rest.to_owned()))
+            .filter_map(|rest| rest.split_whitespace().next().map(str::to_owned))
+            .collect();
+        assert!(!libraries.is_empty(), "{binary} loads no shared library?");
+        for library in libraries {
+            let owner = std::process::Command::new("dpkg")
+                .args(["-S", &library])
+                .output()
+                .expect("dpkg -S");
+            let owner = String::from_utf8_lossy(&owner.stdout);
+            let package = owner
+                .split(':')
+                .next()
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| panic!("{binary} loads {library}, which no package owns"));
+            assert!(
+                slim.contains(package),
+                "{binary} loads {library} from {package}, which Debian's slim image may lack"
             );
         }
     }

@@ -31,8 +31,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cdc_consumer::mapping::{CqlWrite, TABLES, plan_writes};
-use cdc_consumer::sink::{CassandraSink, upsert_cql};
+use cdc_consumer::mapping::{CqlWrite, TABLES, plan_writes, write_time};
+use cdc_consumer::sink::{BoundWrite, CassandraSink, upsert_cql};
 use debezium::{Change, Decoder};
 use futures::StreamExt;
 use rdkafka::ClientConfig;
@@ -142,8 +142,11 @@ async fn delete_topic(brokers: &str, topic: &str) {
     }
 }
 
-/// Every event decoded and mapped: the rows the raw writer writes.
-fn mapped_rows(values: &[Vec<u8>]) -> Vec<Vec<Option<CqlValue>>> {
+/// A mapped row and its write time.
+type MappedRow = (Vec<Option<CqlValue>>, i64);
+
+/// Every event decoded and mapped: the rows the raw writer writes, at their write times.
+fn mapped_rows(values: &[Vec<u8>]) -> Vec<MappedRow> {
     let mut decoder = Decoder::new();
     values
         .iter()
@@ -151,8 +154,9 @@ fn mapped_rows(values: &[Vec<u8>]) -> Vec<Vec<Option<CqlValue>>> {
             let Ok(Change::Event(event)) = decoder.decode(Some(value)) else {
                 panic!("a generated event does not decode");
             };
+            let write_time = write_time(&event).expect("a generated event has a WAL position");
             match plan_writes(&event).expect("a generated event maps").pop() {
-                Some(CqlWrite::Upsert { values, .. }) => values,
+                Some(CqlWrite::Upsert { values, .. }) => (values, write_time),
                 other => panic!("expected one upsert, got {other:?}"),
             }
         })
@@ -162,7 +166,7 @@ fn mapped_rows(values: &[Vec<u8>]) -> Vec<Vec<Option<CqlValue>>> {
 /// Rows per second writing every row with at most `in_flight` requests at once, measured over
 /// the same window as the consumer's (see [`Window`]): from its first acknowledged write to 90 %
 /// of the rows, or `PHASE_CAP`; the ramp before and the drain after are left out for both.
-async fn raw_writer(session: &Session, rows: &[Vec<Option<CqlValue>>], in_flight: usize) -> f64 {
+async fn raw_writer(session: &Session, rows: &[MappedRow], in_flight: usize) -> f64 {
     let prepared = session
         .prepare(upsert_cql(KEYSPACE, &TABLES[0]))
         .await
@@ -170,7 +174,9 @@ async fn raw_writer(session: &Session, rows: &[Vec<Option<CqlValue>>], in_flight
     let mut window = Window::new(rows.len());
     let mut written = 0u64;
     let mut writes = futures::stream::iter(rows)
-        .map(|row| session.execute_unpaged(&prepared, row))
+        .map(|(row, write_time)| {
+            session.execute_unpaged(&prepared, BoundWrite::time_last(row, *write_time))
+        })
         .buffer_unordered(in_flight);
     while let Some(result) = writes.next().await {
         result.expect("raw write");

@@ -9,6 +9,7 @@
 //! never races a stale write. A message that cannot be decoded or mapped goes to the
 //! dead-letter topic with the reason.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use debezium::{Change, Decoder};
@@ -17,7 +18,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::FutureProducer;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
@@ -28,7 +29,7 @@ use tracing::Instrument;
 use service::Health;
 
 use crate::lanes::{Dispatched, Execute, Lanes, OffsetStore, Progress};
-use crate::mapping::plan_writes;
+use crate::mapping::{plan_writes, write_time};
 use crate::metrics::{ConsumerMetrics, EventLabels, PartitionLabels};
 use crate::ordering::{TopicPartition, lane_for};
 use crate::replicate::{Job, Observability, Replicator};
@@ -48,6 +49,11 @@ pub struct ConsumeSettings {
     /// How often written offsets are committed while consuming; revocation and shutdown
     /// commit at once whatever this is.
     pub commit_interval_ms: u32,
+    /// The group's poll deadline (`max.poll.interval.ms`): an instance that does not poll for
+    /// this long is dropped from the group.
+    pub max_poll_interval_ms: u32,
+    /// How long a hand-over to the lanes may wait before the partitions are paused.
+    pub pause_after: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +174,10 @@ fn create_consumer(
             settings.commit_interval_ms.to_string(),
         )
         .set("enable.auto.offset.store", "false")
+        .set(
+            "max.poll.interval.ms",
+            settings.max_poll_interval_ms.to_string(),
+        )
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", "10")
         // Once the prefetch queue is full, librdkafka pauses fetching for this long (default
@@ -236,28 +246,31 @@ pub async fn run(
         "consuming"
     );
     observability.health.healthy();
+    // Messages received while the lanes had no room (see `wait_polling`), oldest first: they
+    // are handled before anything new is received.
+    let mut held: VecDeque<OwnedMessage> = VecDeque::new();
     loop {
-        let message = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            received = consumer.recv() => match received {
-                Ok(message) => message,
-                Err(error) if error.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+        let message = match held.pop_front() {
+            Some(message) => {
+                if !still_assigned(consumer.as_ref(), &message) {
+                    // Revoked while it was held: its next owner reads it again.
                     continue;
                 }
-                Err(error) if matches!(
-                    error.rdkafka_error_code(),
-                    Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown)
-                ) => {
-                    // Broker unreachable: librdkafka reconnects by itself, and the client
-                    // context has already logged it.
-                    tracing::debug!("Kafka: {error}");
-                    continue;
+                message
+            }
+            None => {
+                let received = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    received = consumer.recv() => received,
+                };
+                match received {
+                    Ok(message) => message.detach(),
+                    Err(error) => {
+                        log_receive_error(&error);
+                        continue;
+                    }
                 }
-                Err(error) => {
-                    tracing::warn!("Kafka: {error}");
-                    continue;
-                }
-            },
+            }
         };
         let span = tracing::info_span!(
             "message",
@@ -271,36 +284,42 @@ pub async fn run(
         };
         let offset = message.offset();
         let lane = lane_for(message.topic(), message.key(), lanes.count());
-        let job = span.in_scope(|| plan_job(&message, &mut decoder, &observability.metrics));
-        let stop = progress.dispatch(&partition, offset);
-        let Some(job) = job else {
-            // Nothing to write; the offset still waits for everything before it.
-            progress.end(&partition, offset, true, offsets.as_ref());
-            continue;
+        let job = span.in_scope(|| plan_job(message, &mut decoder, &observability.metrics));
+        let waiting = Waiting {
+            consumer: consumer.as_ref(),
+            shutdown,
+            pause_after: settings.pause_after,
         };
-        let dispatched = Dispatched {
-            partition: partition.clone(),
-            offset,
-            stop,
-            span: span.clone(),
-            job,
-        };
-        let handed_over = match lane {
-            Some(lane) => tokio::select! {
-                _ = shutdown.cancelled() => false,
-                _ = lanes.submit(lane, dispatched) => true,
-            },
-            None => {
-                // No key to order by: run alone, after everything before it.
-                let idle = tokio::select! {
-                    _ = shutdown.cancelled() => false,
-                    _ = progress.idle() => true,
+        let handed_over = match (job, lane) {
+            (None, _) => {
+                // Nothing to write; the offset still waits for everything before it.
+                progress.dispatch(&partition, offset);
+                progress.end(&partition, offset, true, offsets.as_ref());
+                continue;
+            }
+            (Some(job), Some(lane)) => {
+                let dispatched = Dispatched {
+                    partition: partition.clone(),
+                    stop: progress.dispatch(&partition, offset),
+                    offset,
+                    span,
+                    job,
                 };
+                let submitted = waiting
+                    .wait_polling(lanes.submit(lane, dispatched), &mut held)
+                    .await;
+                if !submitted {
+                    progress.end(&partition, offset, false, offsets.as_ref());
+                }
+                submitted
+            }
+            (Some(job), None) => {
+                // No key to order by (a truncate): run alone, once everything before it has
+                // ended, and before anything after it starts.
+                let idle = waiting.wait_polling(progress.idle(), &mut held).await;
                 if idle {
-                    let written = replicator
-                        .execute(&dispatched.job, &dispatched.stop)
-                        .instrument(span)
-                        .await;
+                    let stop = progress.dispatch(&partition, offset);
+                    let written = replicator.execute(&job, &stop).instrument(span).await;
                     progress.end(&partition, offset, written, offsets.as_ref());
                 }
                 idle
@@ -308,7 +327,6 @@ pub async fn run(
         };
         if !handed_over {
             // Shutting down: the message stays unwritten and its offset unstored.
-            progress.end(&partition, offset, false, offsets.as_ref());
             break;
         }
     }
@@ -318,19 +336,91 @@ pub async fn run(
     Ok(())
 }
 
+fn log_receive_error(error: &KafkaError) {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {}
+        // Broker unreachable: librdkafka reconnects by itself, and the client context has
+        // already logged it.
+        Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown) => {
+            tracing::debug!("Kafka: {error}");
+        }
+        _ => tracing::warn!("Kafka: {error}"),
+    }
+}
+
+/// Whether `message`'s partition is still this consumer's.
+fn still_assigned(consumer: &KafkaConsumer, message: &OwnedMessage) -> bool {
+    consumer.assignment().is_ok_and(|assignment| {
+        assignment
+            .find_partition(message.topic(), message.partition())
+            .is_some()
+    })
+}
+
+/// Waiting for room in the lanes without leaving the consumer group.
+struct Waiting<'a> {
+    consumer: &'a KafkaConsumer,
+    shutdown: &'a CancellationToken,
+    /// How long a wait may go before the assigned partitions are paused.
+    pause_after: std::time::Duration,
+}
+
+impl Waiting<'_> {
+    /// Waits for `until` (room in a lane, or every earlier message ended). A wait longer than
+    /// `pause_after` (Cassandra slow or down) pauses every assigned partition and keeps
+    /// receiving meanwhile: the group's poll deadline (`max.poll.interval.ms`) and rebalances
+    /// need the consumer to be polled, or the group drops this instance and another replays its
+    /// partitions. Messages fetched before the pause took effect are held, in order, in `held`.
+    /// Resumes once `until` is done. Returns false if shut down first.
+    async fn wait_polling(
+        &self,
+        until: impl std::future::Future<Output = ()>,
+        held: &mut VecDeque<OwnedMessage>,
+    ) -> bool {
+        tokio::pin!(until);
+        tokio::select! {
+            _ = self.shutdown.cancelled() => return false,
+            () = &mut until => return true,
+            () = tokio::time::sleep(self.pause_after) => {}
+        }
+        let paused = self.consumer.assignment().ok();
+        if let Some(partitions) = &paused {
+            match self.consumer.pause(partitions) {
+                Ok(()) => tracing::info!(
+                    partitions = partitions.count(),
+                    "the lanes are full: partitions paused, still polling"
+                ),
+                Err(error) => tracing::warn!("cannot pause partitions: {error}"),
+            }
+        }
+        let handed_over = loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => break false,
+                () = &mut until => break true,
+                received = self.consumer.recv() => match received {
+                    Ok(message) => held.push_back(message.detach()),
+                    Err(error) => log_receive_error(&error),
+                },
+            }
+        };
+        // Resume what is assigned now: a rebalance during the wait may have changed it.
+        if let Ok(assignment) = self.consumer.assignment() {
+            match self.consumer.resume(&assignment) {
+                Ok(()) => tracing::info!("room in the lanes again: partitions resumed"),
+                Err(error) => tracing::warn!("cannot resume partitions: {error}"),
+            }
+        }
+        handed_over
+    }
+}
+
 /// Decodes and maps one message into its job; `None` for a tombstone, which needs nothing
 /// written (the delete before it did the work).
 fn plan_job(
-    message: &BorrowedMessage<'_>,
+    message: OwnedMessage,
     decoder: &mut Decoder,
     metrics: &ConsumerMetrics,
 ) -> Option<Job> {
-    let dead_letter = |reason: String| {
-        Some(Job::DeadLetter {
-            message: message.detach(),
-            reason,
-        })
-    };
     let event = match decoder.decode(message.payload()) {
         Ok(Change::Tombstone) => {
             let labels = EventLabels {
@@ -341,19 +431,36 @@ fn plan_job(
             return None;
         }
         Ok(Change::Event(event)) => event,
-        Err(error) => return dead_letter(error.to_string()),
+        Err(error) => {
+            let reason = error.to_string();
+            return Some(Job::DeadLetter { message, reason });
+        }
     };
-    let writes = match plan_writes(&event) {
-        Ok(writes) => writes,
-        Err(error) => return dead_letter(error.to_string()),
+    let planned = plan_writes(&event).and_then(|writes| {
+        // A logical decoding message writes nothing, so it needs no write time.
+        let write_time = if writes.is_empty() {
+            0
+        } else {
+            write_time(&event)?
+        };
+        Ok((writes, write_time))
+    });
+    let (writes, write_time) = match planned {
+        Ok(planned) => planned,
+        Err(error) => {
+            let reason = error.to_string();
+            return Some(Job::DeadLetter { message, reason });
+        }
     };
     Some(Job::Replicate {
         writes,
+        write_time,
         table: event.source.qualified_table(),
         op: event.op.code(),
         committed_us: event
             .source
             .ts_us
             .unwrap_or(event.source.ts_ms.saturating_mul(1000)),
+        message,
     })
 }

@@ -66,6 +66,12 @@ struct Config {
     #[arg(long, env = "CONSUMER_COMMIT_INTERVAL_MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..=86_400_000))]
     commit_interval_ms: u32,
+    /// The consumer group's poll deadline (`max.poll.interval.ms`), in milliseconds. While
+    /// Cassandra is slow or down the consumer pauses its partitions and keeps polling, so it
+    /// stays in the group however long the outage.
+    #[arg(long, env = "CONSUMER_MAX_POLL_INTERVAL_MS", default_value_t = 300_000,
+          value_parser = clap::value_parser!(u32).range(1..=86_400_000))]
+    max_poll_interval_ms: u32,
     /// Cassandra contact points (host:port), comma-separated.
     #[arg(
         long,
@@ -206,6 +212,10 @@ async fn main() -> anyhow::Result<()> {
         max_in_flight: usize::from(config.max_in_flight),
         fetch_queue_kbytes: config.fetch_queue_kbytes,
         commit_interval_ms: config.commit_interval_ms,
+        max_poll_interval_ms: config.max_poll_interval_ms,
+        // Long enough that a busy but healthy Cassandra never pauses the stream, well within
+        // any poll deadline.
+        pause_after: std::time::Duration::from_millis(500),
     };
     // On a worker thread rather than main's own: handing a message to a lane then stays on the
     // runtime's threads instead of waking one from the main thread for every message.

@@ -152,6 +152,16 @@ pub enum CqlWrite {
     },
 }
 
+impl CqlWrite {
+    pub fn table(&self) -> &'static TableMapping {
+        match self {
+            CqlWrite::Upsert { table, .. }
+            | CqlWrite::Delete { table, .. }
+            | CqlWrite::Truncate { table } => table,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum MappingError {
     #[error("no Cassandra table is mapped for {0}")]
@@ -168,6 +178,43 @@ pub enum MappingError {
         column: &'static str,
         reason: String,
     },
+    #[error("{table}: a {op} event without its WAL position (source.lsn = {lsn:?})")]
+    NoPosition {
+        table: String,
+        op: &'static str,
+        lsn: Option<i64>,
+    },
+}
+
+/// Every Cassandra write the consumer makes carries a write time (`USING TIMESTAMP`) of at
+/// least this, which is far above any write time in microseconds since the epoch (it is the
+/// year 4253 in those): so the pipeline's writes always win over rows written before write
+/// times followed the WAL, and those rows need no migration. Rows nobody changes since keep
+/// their correct values; the first change of one replaces it.
+pub const WRITE_TIME_BASE: i64 = 1 << 56;
+
+/// The write time of `event`'s Cassandra writes: [`WRITE_TIME_BASE`] plus the change's position
+/// in PostgreSQL's WAL (`source.lsn`).
+///
+/// Why the change's LSN orders a row's versions: PostgreSQL holds a row's lock until the
+/// transaction that changed it commits, so the next change of that row is written to the WAL
+/// after that commit, at a higher LSN; and changes inside one transaction have increasing LSNs.
+/// A TRUNCATE holds the table's lock the same way. So of two versions of a row (or a row and a
+/// truncate of its table), the later one in commit order has the higher write time, and
+/// Cassandra keeps it whatever order the writes arrive in: replays, rebalances, two consumers.
+/// Commit timestamps would not do: they come from the clock, which can step back, and are
+/// equal for every change of one transaction.
+pub fn write_time(event: &ChangeEvent) -> Result<i64, MappingError> {
+    event
+        .source
+        .lsn
+        .filter(|lsn| *lsn >= 0)
+        .and_then(|lsn| WRITE_TIME_BASE.checked_add(lsn))
+        .ok_or_else(|| MappingError::NoPosition {
+            table: event.source.qualified_table(),
+            op: event.op.code(),
+            lsn: event.source.lsn,
+        })
 }
 
 /// The writes that make Cassandra reflect `event`, in order.
@@ -577,6 +624,31 @@ mod tests {
         assert!(
             error.to_string().contains("last_price") && error.to_string().contains("TOAST"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn write_times_follow_the_wal_and_outrank_wall_clock_write_times() {
+        let at = |lsn: Option<i64>| {
+            let mut change = event(Op::Update, "public.ticker_24h", None, None);
+            change.source.lsn = lsn;
+            write_time(&change)
+        };
+        let earlier = at(Some(24_023_128)).unwrap();
+        let later = at(Some(24_023_129)).unwrap();
+        assert!(earlier < later);
+        // Rows written before write times followed the WAL carry microseconds since the epoch;
+        // the year 3000 is still below every WAL-derived write time.
+        let year_3000_us = 32_503_680_000_000_000_i64;
+        assert!(at(Some(0)).unwrap() > year_3000_us);
+        assert!(matches!(
+            at(None),
+            Err(MappingError::NoPosition { lsn: None, .. })
+        ));
+        assert!(at(Some(-1)).is_err());
+        assert!(
+            at(Some(i64::MAX)).is_err(),
+            "an overflow is an error, not a wrap"
         );
     }
 }

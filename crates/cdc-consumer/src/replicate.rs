@@ -2,13 +2,17 @@
 //! topic, retried with backoff until acknowledged or stopped.
 //!
 //! Cassandra or Kafka being away is not a property of the message, so it is never a reason to
-//! dead-letter one: the attempt is retried, and the offset stays unstored meanwhile.
+//! dead-letter one: such an attempt is retried without limit, and the offset stays unstored
+//! meanwhile. A write Cassandra rejects for what it is will fail the same way every time: after
+//! [`PERMANENT_FAILURE_ATTEMPTS`] the message goes to the dead-letter topic with the error, and
+//! the stream moves on. A dead letter too large for the producer is sent without its payload
+//! (its headers name the source topic, partition and offset, where the original still is).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
@@ -18,18 +22,26 @@ use service::Health;
 use crate::lanes::Execute;
 use crate::mapping::CqlWrite;
 use crate::metrics::{ConsumerMetrics, EventLabels, RetryLabels};
-use crate::sink::CassandraSink;
+use crate::sink::{CassandraSink, Failure, SinkError};
+
+/// Attempts at a write that fails permanently before its message is dead-lettered: a few, in
+/// case what looks permanent was a schema change racing the consumer.
+pub const PERMANENT_FAILURE_ATTEMPTS: u32 = 3;
 
 /// What a consumed message needs done.
 pub enum Job {
     /// Make Cassandra reflect one change.
     Replicate {
         writes: Vec<CqlWrite>,
+        /// The Cassandra write time of every write (see `mapping::write_time`).
+        write_time: i64,
         /// `public.ticker_24h`, for the events metric.
         table: String,
         op: &'static str,
         /// The commit time in PostgreSQL, in µs since the epoch, for the end-to-end metric.
         committed_us: i64,
+        /// The message, for the dead-letter topic should Cassandra reject its writes.
+        message: OwnedMessage,
     },
     /// Send a message that cannot be decoded or mapped to the dead-letter topic.
     DeadLetter {
@@ -58,55 +70,90 @@ impl Execute<Job> for Replicator {
         match job {
             Job::Replicate {
                 writes,
+                write_time,
                 table,
                 op,
                 committed_us,
-            } => self.replicate(writes, table, op, *committed_us, stop).await,
+                message,
+            } => match self.replicate(writes, *write_time, stop).await {
+                Outcome::Done => {
+                    self.count_replicated(table, op, *committed_us);
+                    true
+                }
+                Outcome::Stopped => false,
+                Outcome::Rejected(error) => {
+                    let reason = format!(
+                        "Cassandra rejected the write {PERMANENT_FAILURE_ATTEMPTS} times: {error}"
+                    );
+                    self.dead_letter(message, &reason, stop).await
+                }
+            },
             Job::DeadLetter { message, reason } => self.dead_letter(message, reason, stop).await,
         }
     }
+}
+
+/// How an attempt to replicate one change ended.
+enum Outcome {
+    Done,
+    Stopped,
+    /// Cassandra refused a write for what it is, every time it was tried.
+    Rejected(Box<SinkError>),
 }
 
 impl Replicator {
     async fn replicate(
         &self,
         writes: &[CqlWrite],
-        table: &str,
-        op: &str,
-        committed_us: i64,
+        write_time: i64,
         stop: &CancellationToken,
-    ) -> bool {
+    ) -> Outcome {
         let metrics = &self.observability.metrics;
         metrics.writes_in_flight.inc();
-        let mut written = true;
+        let mut outcome = Outcome::Done;
         for write in writes {
-            written = self
-                .retry("cassandra_write", stop, || async {
-                    let started = Instant::now();
-                    let result = self.sink.apply(write).await;
-                    metrics
-                        .cassandra_write_seconds
-                        .observe(started.elapsed().as_secs_f64());
-                    result
-                })
+            let written = self
+                .retry(
+                    "cassandra_write",
+                    stop,
+                    || async {
+                        let started = Instant::now();
+                        let result = self.sink.apply(write, write_time).await;
+                        metrics
+                            .cassandra_write_seconds
+                            .observe(started.elapsed().as_secs_f64());
+                        result
+                    },
+                    SinkError::failure,
+                )
                 .await;
-            if !written {
-                break;
+            match written {
+                Ok(()) => {}
+                Err(Some(error)) => {
+                    outcome = Outcome::Rejected(Box::new(error));
+                    break;
+                }
+                Err(None) => {
+                    outcome = Outcome::Stopped;
+                    break;
+                }
             }
         }
         metrics.writes_in_flight.dec();
-        if written {
-            let labels = EventLabels {
-                table: table.to_owned(),
-                op: op.to_owned(),
-            };
-            metrics.events.get_or_create(&labels).inc();
-            if let Some(seconds) = seconds_since(committed_us) {
-                metrics.end_to_end_seconds.observe(seconds);
-            }
-            tracing::debug!(writes = writes.len(), "replicated");
+        outcome
+    }
+
+    fn count_replicated(&self, table: &str, op: &str, committed_us: i64) {
+        let metrics = &self.observability.metrics;
+        let labels = EventLabels {
+            table: table.to_owned(),
+            op: op.to_owned(),
+        };
+        metrics.events.get_or_create(&labels).inc();
+        if let Some(seconds) = seconds_since(committed_us) {
+            metrics.end_to_end_seconds.observe(seconds);
         }
-        written
+        tracing::debug!("replicated");
     }
 
     async fn dead_letter(
@@ -119,25 +166,72 @@ impl Replicator {
             "poison message sent to {}: {reason}",
             self.dead_letter_topic
         );
-        let sent = self
-            .retry("dead_letter_publish", stop, || {
-                publish_dead_letter(&self.dead_letters, &self.dead_letter_topic, message, reason)
-            })
+        // First the whole message; if the dead-letter topic refuses a record that large, the
+        // headers alone, retried without limit: they cannot be dropped, and once they fail too
+        // only an operator can help (the topic's limits), so /healthz says so meanwhile.
+        let whole = self
+            .retry(
+                "dead_letter_publish",
+                stop,
+                || {
+                    publish_dead_letter(
+                        &self.dead_letters,
+                        &self.dead_letter_topic,
+                        message,
+                        reason,
+                        true,
+                    )
+                },
+                publish_failure,
+            )
             .await;
+        let sent = match whole {
+            Ok(()) => true,
+            Err(None) => false,
+            Err(Some(error)) => {
+                tracing::error!(
+                    "the dead letter cannot be published ({error}); sending it without its \
+                     payload, which stays in {}[{}] at offset {}",
+                    message.topic(),
+                    message.partition(),
+                    message.offset()
+                );
+                self.retry(
+                    "dead_letter_publish",
+                    stop,
+                    || {
+                        publish_dead_letter(
+                            &self.dead_letters,
+                            &self.dead_letter_topic,
+                            message,
+                            reason,
+                            false,
+                        )
+                    },
+                    |_: &KafkaError| Failure::Transient,
+                )
+                .await
+                .is_ok()
+            }
+        };
         if sent {
             self.observability.metrics.dead_letters.inc();
         }
         sent
     }
 
-    /// Retries `attempt` with capped exponential backoff until it succeeds (`true`) or `stop`
-    /// is cancelled (`false`), reporting unhealthy while it fails.
+    /// Retries `attempt` with capped exponential backoff. Returns `Ok` once it succeeds,
+    /// `Err(Some(error))` once it has failed permanently (as `classify` says)
+    /// [`PERMANENT_FAILURE_ATTEMPTS`] times, and `Err(None)` when `stop` is cancelled first.
+    /// Transient failures are retried without limit. Reports unhealthy while it fails, and
+    /// healthy again once it ends, however it ends.
     async fn retry<F, Fut, E>(
         &self,
         action: &'static str,
         stop: &CancellationToken,
         mut attempt: F,
-    ) -> bool
+        classify: impl Fn(&E) -> Failure,
+    ) -> Result<(), Option<E>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<(), E>>,
@@ -145,24 +239,34 @@ impl Replicator {
     {
         let mut delay = Duration::from_millis(50);
         let mut failures: u32 = 0;
-        loop {
+        let mut permanent_failures: u32 = 0;
+        let result = loop {
             match attempt().await {
                 Ok(()) => {
                     if failures > 0 {
                         tracing::info!("{action} recovered after {failures} failed attempts");
-                        self.observability.health.report(action, None);
                     }
-                    return true;
+                    break Ok(());
                 }
                 Err(error) => {
+                    failures += 1;
+                    if classify(&error) == Failure::Permanent {
+                        permanent_failures += 1;
+                        if permanent_failures >= PERMANENT_FAILURE_ATTEMPTS {
+                            tracing::warn!(
+                                "{action} failed {permanent_failures} times in a way retrying \
+                                 cannot fix: {error}"
+                            );
+                            break Err(Some(error));
+                        }
+                    }
                     // Every lane retries during an outage: the first failure and every tenth
                     // are worth a warning, the rest only a debug line.
-                    if failures % 10 == 0 {
+                    if failures % 10 == 1 {
                         tracing::warn!("{action} failed, retrying in {delay:?}: {error}");
                     } else {
                         tracing::debug!("{action} failed, retrying in {delay:?}: {error}");
                     }
-                    failures += 1;
                     self.observability
                         .health
                         .report(action, Some(format!("failing: {error}")));
@@ -177,11 +281,33 @@ impl Replicator {
                 }
             }
             tokio::select! {
-                _ = stop.cancelled() => return false,
+                _ = stop.cancelled() => break Err(None),
                 _ = tokio::time::sleep(delay) => {}
             }
             delay = (delay * 2).min(Duration::from_secs(5));
+        };
+        if failures > 0 {
+            // The problem this loop reported is over, whether it succeeded, gave up or stopped.
+            self.observability.health.report(action, None);
         }
+        result
+    }
+}
+
+/// Whether a failed publish of a dead letter may succeed later: a record the broker or the
+/// producer refuses for its size or form never will.
+fn publish_failure(error: &KafkaError) -> Failure {
+    match error.rdkafka_error_code() {
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidMessageSize
+            | RDKafkaErrorCode::InvalidMessage
+            | RDKafkaErrorCode::InvalidRecord
+            | RDKafkaErrorCode::MessageBatchTooLarge
+            | RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::InvalidTopic,
+        ) => Failure::Permanent,
+        _ => Failure::Transient,
     }
 }
 
@@ -203,6 +329,7 @@ async fn publish_dead_letter(
     topic: &str,
     message: &OwnedMessage,
     reason: &str,
+    with_payload: bool,
 ) -> Result<(), KafkaError> {
     let partition = message.partition().to_string();
     let offset = message.offset().to_string();
@@ -223,11 +350,21 @@ async fn publish_dead_letter(
             key: "dlq.source.offset",
             value: Some(&offset),
         });
+    let headers = if with_payload {
+        headers
+    } else {
+        headers.insert(Header {
+            key: "dlq.payload",
+            value: Some(
+                "omitted: too large for the dead-letter topic; read it at the source offset",
+            ),
+        })
+    };
     let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
     if let Some(key) = message.key() {
         record = record.key(key);
     }
-    if let Some(payload) = message.payload() {
+    if let Some(payload) = message.payload().filter(|_| with_payload) {
         record = record.payload(payload);
     }
     producer

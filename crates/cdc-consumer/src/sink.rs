@@ -1,12 +1,29 @@
 //! Cassandra IO: one session, statements prepared once per mapped table, and the write of a
 //! planned change. Whether an error is worth retrying is decided here, in one place.
+//!
+//! Every write carries its change's write time (`USING TIMESTAMP`, see
+//! [`crate::mapping::write_time`]), so Cassandra keeps the later version of a row whatever order
+//! writes arrive in. A TRUNCATE cannot be one statement: Cassandra's TRUNCATE drops rows by when
+//! they reached Cassandra, not by where they stand in PostgreSQL's commit order, so rows of other
+//! Kafka partitions committed after the truncate but consumed before it would vanish, and those
+//! committed before it but consumed later would come back. Instead the truncate's write time is
+//! recorded in the keyspace's `truncations` table, every existing partition of the table gets a
+//! tombstone at that write time (newer rows survive it), and writes older than the recorded
+//! truncate are skipped (so no older row recreates a partition).
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::serialize::SerializationError;
+use scylla::serialize::row::{RowSerializationContext, SerializeRow};
+use scylla::serialize::value::SerializeValue;
+use scylla::serialize::writers::RowWriter;
 use scylla::statement::prepared::PreparedStatement;
+use scylla::value::CqlValue;
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use cassandra_schema::SchemaSettings;
@@ -30,6 +47,23 @@ pub enum SinkError {
         table: &'static str,
         source: scylla::errors::ExecutionError,
     },
+    #[error("reading Cassandra table {table}: {source}")]
+    Read {
+        table: String,
+        source: scylla::errors::ExecutionError,
+    },
+    #[error("reading Cassandra table {table}: {source}")]
+    Pager {
+        table: String,
+        source: scylla::errors::PagerExecutionError,
+    },
+    #[error("reading Cassandra table {table}: {source}")]
+    Page {
+        table: String,
+        source: scylla::errors::NextRowError,
+    },
+    #[error("reading Cassandra table {table}: {reason}")]
+    Rows { table: String, reason: String },
     #[error("cannot apply the schema statement `{statement}`: {source}")]
     Schema {
         statement: String,
@@ -41,31 +75,77 @@ pub enum SinkError {
     Cancelled,
 }
 
+/// Whether a failure may go away by itself (Cassandra or the network being slow or away) or will
+/// fail the same way every time (a request Cassandra rejects as such).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Transient,
+    Permanent,
+}
+
 impl SinkError {
     fn is_rejected_statement(&self) -> bool {
-        use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
-        let SinkError::Schema { source, .. } = self else {
-            return false;
-        };
-        matches!(
-            source,
-            ExecutionError::LastAttemptError(RequestAttemptError::DbError(
-                DbError::SyntaxError | DbError::Invalid | DbError::ConfigError,
-                _
-            ))
-        )
+        matches!(self, SinkError::Schema { source, .. } if rejected(source))
+    }
+
+    /// The one place that decides whether a failed write is worth retrying without limit.
+    pub fn failure(&self) -> Failure {
+        match self {
+            SinkError::Write { source, .. } | SinkError::Read { source, .. }
+                if rejected(source) =>
+            {
+                Failure::Permanent
+            }
+            SinkError::Unprepared(_) | SinkError::Rows { .. } => Failure::Permanent,
+            _ => Failure::Transient,
+        }
+    }
+}
+
+/// A request Cassandra refused for what it is (syntax, an invalid value, a missing table or
+/// permission) or that the driver could not even encode: sending it again cannot succeed.
+fn rejected(error: &scylla::errors::ExecutionError) -> bool {
+    use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+    match error {
+        ExecutionError::BadQuery(_) => true,
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db_error, _)) => matches!(
+            db_error,
+            DbError::SyntaxError
+                | DbError::Invalid
+                | DbError::ConfigError
+                | DbError::Unauthorized
+                | DbError::AlreadyExists { .. }
+        ),
+        ExecutionError::LastAttemptError(
+            RequestAttemptError::SerializationError(_)
+            | RequestAttemptError::CqlRequestSerialization(_),
+        ) => true,
+        _ => false,
     }
 }
 
 struct TableStatements {
     upsert: PreparedStatement,
     delete: PreparedStatement,
-    truncate: PreparedStatement,
+    /// Deletes one whole partition (a partition tombstone), for truncates.
+    delete_partition: PreparedStatement,
 }
+
+/// The write time of each table's latest truncate, and when they were last read from Cassandra.
+struct Truncations {
+    write_times: HashMap<String, i64>,
+    read_at: Instant,
+}
+
+/// How long another consumer's truncate may go unseen by this one (see [`CassandraSink`]).
+const TRUNCATIONS_REFRESH: Duration = Duration::from_secs(10);
 
 pub struct CassandraSink {
     session: Session,
+    keyspace: String,
     statements: HashMap<&'static str, TableStatements>,
+    record_truncation: PreparedStatement,
+    truncations: Mutex<Truncations>,
 }
 
 impl CassandraSink {
@@ -115,43 +195,264 @@ impl CassandraSink {
         for table in &TABLES {
             let prepared = TableStatements {
                 upsert: prepare(&session, upsert_cql(keyspace, table)).await?,
-                delete: prepare(&session, delete_cql(keyspace, table)).await?,
-                truncate: prepare(&session, format!("TRUNCATE {keyspace}.{}", table.cql_table))
-                    .await?,
+                delete: prepare(&session, delete_cql(keyspace, table, table.key_len)).await?,
+                delete_partition: prepare(
+                    &session,
+                    delete_cql(keyspace, table, table.partition_key_len),
+                )
+                .await?,
             };
             statements.insert(table.cql_table, prepared);
         }
+        let record_truncation = prepare(
+            &session,
+            format!(
+                "INSERT INTO {keyspace}.truncations (table_name, truncated_at) VALUES (?, ?) \
+                 USING TIMESTAMP ?"
+            ),
+        )
+        .await?;
+        let write_times = read_truncations(&session, keyspace).await?;
         Ok(Self {
             session,
+            keyspace: keyspace.clone(),
             statements,
+            record_truncation,
+            truncations: Mutex::new(Truncations {
+                write_times,
+                read_at: Instant::now(),
+            }),
         })
     }
 
-    /// Applies one write. A failed write is worth retrying: the statements were prepared
-    /// against the live schema, so what remains is Cassandra being slow or away.
-    pub async fn apply(&self, write: &CqlWrite) -> Result<(), SinkError> {
-        let (table, values): (&TableMapping, &[_]) = match write {
-            CqlWrite::Upsert { table, values } => (table, values),
-            CqlWrite::Delete { table, key } => (table, key),
-            CqlWrite::Truncate { table } => (table, &[]),
-        };
+    /// Applies one write at `write_time`. A write older than its table's latest truncate is
+    /// skipped: the truncate removed it already.
+    pub async fn apply(&self, write: &CqlWrite, write_time: i64) -> Result<(), SinkError> {
+        let table = write.table();
         let prepared = self
             .statements
             .get(table.cql_table)
             .ok_or(SinkError::Unprepared(table.cql_table))?;
-        let statement = match write {
-            CqlWrite::Upsert { .. } => &prepared.upsert,
-            CqlWrite::Delete { .. } => &prepared.delete,
-            CqlWrite::Truncate { .. } => &prepared.truncate,
+        if let CqlWrite::Truncate { .. } = write {
+            return self.truncate(table, prepared, write_time).await;
+        }
+        if write_time <= self.truncated_at(table.cql_table).await {
+            tracing::debug!(
+                table = table.cql_table,
+                "skipped: older than the table's truncate"
+            );
+            return Ok(());
+        }
+        let result = match write {
+            CqlWrite::Upsert { values, .. } => {
+                let bound = BoundWrite::time_last(values, write_time);
+                self.session.execute_unpaged(&prepared.upsert, bound).await
+            }
+            CqlWrite::Delete { key, .. } => {
+                let bound = BoundWrite::time_first(key, write_time);
+                self.session.execute_unpaged(&prepared.delete, bound).await
+            }
+            CqlWrite::Truncate { .. } => return Ok(()),
+        };
+        result.map(drop).map_err(|source| SinkError::Write {
+            table: table.cql_table,
+            source,
+        })
+    }
+
+    /// Records the truncate, then deletes every partition of the table at its write time. Each
+    /// step is idempotent, so a retry or a replay repeats it harmlessly.
+    async fn truncate(
+        &self,
+        table: &'static TableMapping,
+        prepared: &TableStatements,
+        write_time: i64,
+    ) -> Result<(), SinkError> {
+        let write_error = |source| SinkError::Write {
+            table: table.cql_table,
+            source,
         };
         self.session
-            .execute_unpaged(statement, values)
+            .execute_unpaged(
+                &self.record_truncation,
+                (table.cql_table, write_time, write_time),
+            )
             .await
-            .map(drop)
-            .map_err(|source| SinkError::Write {
-                table: table.cql_table,
+            .map_err(write_error)?;
+        {
+            let mut truncations = self.truncations.lock().await;
+            let latest = truncations
+                .write_times
+                .entry(table.cql_table.to_owned())
+                .or_insert(write_time);
+            *latest = (*latest).max(write_time);
+        }
+        let partition_key: Vec<&str> = table.columns[..table.partition_key_len]
+            .iter()
+            .map(|column| column.name)
+            .collect();
+        let listing = format!(
+            "SELECT DISTINCT {} FROM {}.{}",
+            partition_key.join(", "),
+            self.keyspace,
+            table.cql_table
+        );
+        let mut partitions = self
+            .session
+            .query_iter(listing, ())
+            .await
+            .map_err(|source| SinkError::Pager {
+                table: table.cql_table.to_owned(),
                 source,
-            })
+            })?
+            .rows_stream::<scylla::value::Row>()
+            .map_err(|error| SinkError::Rows {
+                table: table.cql_table.to_owned(),
+                reason: error.to_string(),
+            })?;
+        let mut deleted = 0_u64;
+        while let Some(partition) = partitions.next().await {
+            let partition = partition.map_err(|source| SinkError::Page {
+                table: table.cql_table.to_owned(),
+                source,
+            })?;
+            let bound = BoundWrite::time_first(&partition.columns, write_time);
+            self.session
+                .execute_unpaged(&prepared.delete_partition, bound)
+                .await
+                .map_err(write_error)?;
+            deleted += 1;
+        }
+        tracing::info!(
+            table = table.cql_table,
+            partitions = deleted,
+            "truncated: rows committed before the truncate are deleted, later ones kept"
+        );
+        Ok(())
+    }
+
+    /// The write time of `table`'s latest truncate (0 if none), re-read from Cassandra when the
+    /// last reading is older than [`TRUNCATIONS_REFRESH`], so that a truncate another consumer
+    /// applied is seen too. A failed re-read keeps what is known: the write that follows will
+    /// meet the same outage and be retried.
+    async fn truncated_at(&self, table: &str) -> i64 {
+        let mut truncations = self.truncations.lock().await;
+        if truncations.read_at.elapsed() >= TRUNCATIONS_REFRESH {
+            truncations.read_at = Instant::now();
+            match read_truncations(&self.session, &self.keyspace).await {
+                Ok(write_times) => {
+                    for (name, write_time) in write_times {
+                        let latest = truncations.write_times.entry(name).or_insert(write_time);
+                        *latest = (*latest).max(write_time);
+                    }
+                }
+                Err(error) => tracing::debug!("cannot re-read the truncations: {error}"),
+            }
+        }
+        truncations.write_times.get(table).copied().unwrap_or(0)
+    }
+}
+
+async fn read_truncations(
+    session: &Session,
+    keyspace: &str,
+) -> Result<HashMap<String, i64>, SinkError> {
+    let table = format!("{keyspace}.truncations");
+    let rows = session
+        .query_unpaged(format!("SELECT table_name, truncated_at FROM {table}"), ())
+        .await
+        .map_err(|source| SinkError::Read {
+            table: table.clone(),
+            source,
+        })?
+        .into_rows_result()
+        .map_err(|error| SinkError::Rows {
+            table: table.clone(),
+            reason: error.to_string(),
+        })?;
+    let rows_error = |reason: String| SinkError::Rows {
+        table: table.clone(),
+        reason,
+    };
+    let mut write_times = HashMap::new();
+    for row in rows
+        .rows::<(String, i64)>()
+        .map_err(|error| rows_error(error.to_string()))?
+    {
+        let (name, truncated_at) = row.map_err(|error| rows_error(error.to_string()))?;
+        write_times.insert(name, truncated_at);
+    }
+    Ok(write_times)
+}
+
+/// A write's values with its write time bound where the statement's `USING TIMESTAMP ?` is:
+/// after the values of an INSERT, before the key of a DELETE. Serialised in place, so the row's
+/// values are not copied for every write.
+pub struct BoundWrite<'a> {
+    values: &'a [Option<CqlValue>],
+    write_time: i64,
+    time_first: bool,
+}
+
+impl<'a> BoundWrite<'a> {
+    pub fn time_last(values: &'a [Option<CqlValue>], write_time: i64) -> Self {
+        Self {
+            values,
+            write_time,
+            time_first: false,
+        }
+    }
+
+    pub fn time_first(values: &'a [Option<CqlValue>], write_time: i64) -> Self {
+        Self {
+            values,
+            write_time,
+            time_first: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the statement takes {columns} values, the write has {values} and a write time")]
+struct ColumnCountMismatch {
+    columns: usize,
+    values: usize,
+}
+
+impl SerializeRow for BoundWrite<'_> {
+    fn serialize(
+        &self,
+        context: &RowSerializationContext<'_>,
+        writer: &mut RowWriter,
+    ) -> Result<(), SerializationError> {
+        let columns = context.columns();
+        if columns.len() != self.values.len() + 1 {
+            return Err(SerializationError::new(ColumnCountMismatch {
+                columns: columns.len(),
+                values: self.values.len(),
+            }));
+        }
+        let (time_column, value_columns) = if self.time_first {
+            (&columns[0], &columns[1..])
+        } else {
+            (&columns[columns.len() - 1], &columns[..columns.len() - 1])
+        };
+        if self.time_first {
+            self.write_time
+                .serialize(time_column.typ(), writer.make_cell_writer())?;
+        }
+        for (column, value) in value_columns.iter().zip(self.values) {
+            value.serialize(column.typ(), writer.make_cell_writer())?;
+        }
+        if !self.time_first {
+            self.write_time
+                .serialize(time_column.typ(), writer.make_cell_writer())?;
+        }
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        false
     }
 }
 
@@ -162,24 +463,27 @@ async fn prepare(session: &Session, statement: String) -> Result<PreparedStateme
         .map_err(|source| SinkError::Prepare { statement, source })
 }
 
-/// The prepared INSERT (an upsert in Cassandra) of every mapped column of `table`.
+/// The prepared INSERT (an upsert in Cassandra) of every mapped column of `table`, at the
+/// change's write time (bound last).
 pub fn upsert_cql(keyspace: &str, table: &TableMapping) -> String {
     let names: Vec<&str> = table.columns.iter().map(|column| column.name).collect();
     let markers = vec!["?"; names.len()].join(", ");
     format!(
-        "INSERT INTO {keyspace}.{} ({}) VALUES ({markers})",
+        "INSERT INTO {keyspace}.{} ({}) VALUES ({markers}) USING TIMESTAMP ?",
         table.cql_table,
         names.join(", ")
     )
 }
 
-fn delete_cql(keyspace: &str, table: &TableMapping) -> String {
-    let conditions: Vec<String> = table.columns[..table.key_len]
+/// The prepared DELETE of the row (or, with the partition key's length, the partition) whose
+/// first `key_len` columns are bound, at the change's write time (bound first).
+fn delete_cql(keyspace: &str, table: &TableMapping, key_len: usize) -> String {
+    let conditions: Vec<String> = table.columns[..key_len]
         .iter()
         .map(|column| format!("{} = ?", column.name))
         .collect();
     format!(
-        "DELETE FROM {keyspace}.{} WHERE {}",
+        "DELETE FROM {keyspace}.{} USING TIMESTAMP ? WHERE {}",
         table.cql_table,
         conditions.join(" AND ")
     )
@@ -193,8 +497,12 @@ mod tests {
     fn statements_follow_the_mapping() {
         let klines = &TABLES[1];
         assert_eq!(
-            delete_cql("ks", klines),
-            "DELETE FROM ks.klines WHERE symbol = ? AND interval = ? AND month = ? AND open_time = ?"
+            delete_cql("ks", klines, klines.key_len),
+            "DELETE FROM ks.klines USING TIMESTAMP ? WHERE symbol = ? AND interval = ? AND month = ? AND open_time = ?"
+        );
+        assert_eq!(
+            delete_cql("ks", klines, klines.partition_key_len),
+            "DELETE FROM ks.klines USING TIMESTAMP ? WHERE symbol = ? AND interval = ? AND month = ?"
         );
         let upsert = upsert_cql("ks", klines);
         assert!(
@@ -203,6 +511,7 @@ mod tests {
             ),
             "{upsert}"
         );
-        assert_eq!(upsert.matches('?').count(), klines.columns.len());
+        assert!(upsert.ends_with(") USING TIMESTAMP ?"), "{upsert}");
+        assert_eq!(upsert.matches('?').count(), klines.columns.len() + 1);
     }
 }

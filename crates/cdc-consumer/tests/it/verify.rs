@@ -88,7 +88,9 @@ async fn verify_finds_no_difference_after_a_busy_stream_and_names_a_tampered_val
     session
         .query_unpaged(
             format!(
-                "UPDATE {}.ticker_24h SET last_price = 42 \
+                // Above every write time the pipeline uses (the WAL position plus 2^56), or
+                // Cassandra would keep the replicated value.
+                "UPDATE {}.ticker_24h USING TIMESTAMP 4611686018427387904 SET last_price = 42 \
                  WHERE symbol = ? AND day = '2025-11-06' AND close_time = ? AND id = ?",
                 pipeline.keyspace()
             ),

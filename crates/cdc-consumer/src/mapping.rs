@@ -420,7 +420,7 @@ mod tests {
     fn ticker(id: i64, close_time: &str, last_price: Option<(i64, i32)>) -> Row {
         let price = match last_price {
             Some((unscaled, scale)) => {
-                Value::Decimal(ExactDecimal::new(unscaled.to_be_bytes().to_vec(), scale))
+                Value::Decimal(ExactDecimal::new(unscaled.to_be_bytes().to_vec(), scale).unwrap())
             }
             None => Value::Null,
         };
@@ -501,6 +501,19 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A mapping error (a dead letter's `dlq.error`, a log line) shows a decimal as its exact
+    /// value, all 38 digits, not as bytes or a rounded number.
+    #[test]
+    fn errors_show_decimals_exactly() {
+        let unscaled = -12_345_678_901_234_567_890_123_456_789_012_345_678_i128;
+        let wide = ExactDecimal::new(unscaled.to_be_bytes().to_vec(), 8).unwrap();
+        let error = text(&Value::Decimal(wide)).unwrap_err();
+        assert!(
+            error.contains("-123456789012345678901234567890.12345678"),
+            "{error}"
+        );
     }
 
     #[test]

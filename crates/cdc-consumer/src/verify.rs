@@ -387,7 +387,10 @@ fn cassandra_cell(
         Some(CqlValue::Date(CqlDate(days))) => Cell::Date(i64::from(days) - (1i64 << 31)),
         Some(CqlValue::Decimal(decimal)) => {
             let (bytes, scale) = decimal.as_signed_be_bytes_slice_and_exponent();
-            let text = ExactDecimal::new(bytes.to_vec(), scale).to_string();
+            // An empty varint is no number: reported, not read as zero.
+            let text = ExactDecimal::new(bytes.to_vec(), scale)
+                .map_err(|error| bad(error.to_string()))?
+                .to_string();
             Cell::Decimal(
                 normalized_decimal(&text).ok_or_else(|| bad(format!("{text} is not a decimal")))?,
             )

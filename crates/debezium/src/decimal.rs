@@ -2,13 +2,18 @@
 //! Debezium (Java's `BigInteger.toByteArray`) and Cassandra's `decimal` both encode it — and a
 //! scale. Keeping Debezium's bytes as they are means no conversion and no loss on the way to
 //! Cassandra; formatting is exact for any length, and fast for the usual ≤ 16 bytes.
+//!
+//! Text is made only here, from the bytes and the scale (with num-bigint beyond 128 bits), never
+//! through `rust_decimal`, whose 96-bit mantissa holds 28 digits: `NUMERIC(38,8)` at full width
+//! and an unconstrained `NUMERIC` have more. `Display` and `Debug` both show the exact value.
 
 use std::fmt;
 use std::str::FromStr;
 
 use num_bigint::{BigInt, Sign};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Never empty: there is no zero-length two's-complement integer (Java writes zero as `00`).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ExactDecimal {
     unscaled_be_bytes: Vec<u8>,
     scale: i32,
@@ -16,6 +21,10 @@ pub struct ExactDecimal {
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecimalError {
+    #[error(
+        "an empty byte string is not a decimal's unscaled integer (Debezium writes zero as one byte, AA==)"
+    )]
+    Empty,
     #[error("{0:?} is not a plain decimal number (optional sign, digits, at most one dot)")]
     Syntax(String),
     #[error(
@@ -25,12 +34,17 @@ pub enum DecimalError {
 }
 
 impl ExactDecimal {
-    /// `unscaled_be_bytes` is a big-endian two's-complement integer; empty means zero.
-    pub fn new(unscaled_be_bytes: Vec<u8>, scale: i32) -> Self {
-        Self {
+    /// `unscaled_be_bytes` is a big-endian two's-complement integer of at least one byte.
+    /// Empty bytes are an error rather than zero: passed on, they would be a zero-length varint
+    /// in Cassandra, which no CAST or driver reads back.
+    pub fn new(unscaled_be_bytes: Vec<u8>, scale: i32) -> Result<Self, DecimalError> {
+        if unscaled_be_bytes.is_empty() {
+            return Err(DecimalError::Empty);
+        }
+        Ok(Self {
             unscaled_be_bytes,
             scale,
-        }
+        })
     }
 
     /// Parses a plain decimal string such as `-103793.97000000` (Debezium's `string` mode); the
@@ -51,10 +65,12 @@ impl ExactDecimal {
         }
         let magnitude: BigInt = format!("{integer}{fraction}").parse().ok()?;
         let unscaled = if negative { -magnitude } else { magnitude };
-        Some(Self::new(
+        // `to_signed_bytes_be` writes zero as one byte, so this is never empty.
+        Self::new(
             unscaled.to_signed_bytes_be(),
             i32::try_from(fraction.len()).ok()?,
-        ))
+        )
+        .ok()
     }
 
     pub fn unscaled_be_bytes(&self) -> &[u8] {
@@ -158,6 +174,14 @@ impl fmt::Display for ExactDecimal {
     }
 }
 
+/// The exact value, as `Display` writes it: a log or an error message shows the number, not
+/// its bytes.
+impl fmt::Debug for ExactDecimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ExactDecimal({self})")
+    }
+}
+
 fn write_zeros(f: &mut fmt::Formatter<'_>, count: usize) -> fmt::Result {
     (0..count).try_for_each(|_| f.write_str("0"))
 }
@@ -182,7 +206,11 @@ mod tests {
     use super::*;
 
     fn decimal(unscaled: i128, scale: i32) -> ExactDecimal {
-        ExactDecimal::new(BigInt::from(unscaled).to_signed_bytes_be(), scale)
+        ExactDecimal::new(BigInt::from(unscaled).to_signed_bytes_be(), scale).unwrap()
+    }
+
+    fn from_bytes(bytes: Vec<u8>, scale: i32) -> String {
+        ExactDecimal::new(bytes, scale).unwrap().to_string()
     }
 
     #[test]
@@ -198,27 +226,44 @@ mod tests {
         assert_eq!(decimal(42, -2).to_string(), "4200");
         assert_eq!(decimal(0, -2).to_string(), "0");
         assert_eq!(decimal(12_345, 5).to_string(), "0.12345");
-        assert_eq!(ExactDecimal::new(vec![], 2).to_string(), "0.00");
+        assert_eq!(from_bytes(vec![0], 2), "0.00");
+        assert_eq!(from_bytes(vec![0], 0), "0");
+    }
+
+    #[test]
+    fn empty_bytes_are_no_number() {
+        assert_eq!(ExactDecimal::new(vec![], 2), Err(DecimalError::Empty));
+        assert_eq!(ExactDecimal::new(vec![], 0), Err(DecimalError::Empty));
+    }
+
+    #[test]
+    fn debug_shows_the_exact_value() {
+        let wide: BigInt = "-12345678901234567890123456789012345678".parse().unwrap();
+        let decimal = ExactDecimal::new(wide.to_signed_bytes_be(), 8).unwrap();
+        assert_eq!(
+            format!("{decimal:?}"),
+            "ExactDecimal(-123456789012345678901234567890.12345678)"
+        );
     }
 
     #[test]
     fn sign_extends_the_high_bit() {
-        assert_eq!(ExactDecimal::new(vec![0xff], 0).to_string(), "-1");
-        assert_eq!(ExactDecimal::new(vec![0x80], 0).to_string(), "-128");
-        assert_eq!(ExactDecimal::new(vec![0x00, 0xff], 0).to_string(), "255");
-        assert_eq!(ExactDecimal::new(vec![0xff, 0x7f], 0).to_string(), "-129");
+        assert_eq!(from_bytes(vec![0xff], 0), "-1");
+        assert_eq!(from_bytes(vec![0x80], 0), "-128");
+        assert_eq!(from_bytes(vec![0x00, 0xff], 0), "255");
+        assert_eq!(from_bytes(vec![0xff, 0x7f], 0), "-129");
     }
 
     #[test]
     fn formats_beyond_128_bits_and_through_redundant_sign_bytes() {
         let mut padded = vec![0xff; 20];
         padded.push(0x85);
-        assert_eq!(ExactDecimal::new(padded, 2).to_string(), "-1.23");
+        assert_eq!(from_bytes(padded, 2), "-1.23");
         let big: BigInt = "-123456789012345678901234567890123456789012"
             .parse()
             .unwrap();
         assert_eq!(
-            ExactDecimal::new(big.to_signed_bytes_be(), 2).to_string(),
+            from_bytes(big.to_signed_bytes_be(), 2),
             "-1234567890123456789012345678901234567890.12"
         );
         let extremes = [i128::MIN, i128::MAX];

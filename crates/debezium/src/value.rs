@@ -125,10 +125,10 @@ pub(crate) fn decode_scalar(kind: &Kind, scalar: Scalar) -> Result<Value, String
         (Kind::Float, Scalar::Str(text)) => non_finite(text).ok_or_else(|| mismatch(kind, scalar)),
         (Kind::Text, Scalar::Str(text)) => Ok(Value::String(text.to_owned())),
         (Kind::Bytes, Scalar::Str(text)) => {
-            base64(text).map(|bytes| unless_placeholder(bytes, Value::Bytes))
+            unless_placeholder(base64(text)?, |bytes| Ok(Value::Bytes(bytes)))
         }
         (Kind::Decimal { scale }, Scalar::Str(text)) => {
-            base64(text).map(|bytes| unless_placeholder(bytes, |bytes| decimal(bytes, *scale)))
+            unless_placeholder(base64(text)?, |bytes| decimal(bytes, *scale))
         }
         (Kind::Timestamp(unit), Scalar::Int(count)) => timestamp(*unit, count),
         (Kind::ZonedTimestamp, Scalar::Str(text)) => zoned_timestamp(text),
@@ -159,9 +159,9 @@ pub(crate) fn variable_scale_decimal(parts: &Row) -> Result<Value, String> {
         format!("\"scale\" must be an integer within ±{MAX_DECIMAL_SCALE}, found {parts:?}")
     })?;
     match parts.get("value") {
-        Some(Value::String(text)) => {
-            base64(text).map(|bytes| unless_placeholder(bytes, |bytes| decimal(bytes, scale)))
-        }
+        Some(Value::String(text)) => unless_placeholder(base64(text)?, |bytes| {
+            decimal(bytes, scale).map_err(|reason| format!("\"value\": {reason}"))
+        }),
         Some(Value::Unavailable) => Ok(Value::Unavailable),
         _ => Err(format!(
             "\"value\" must be a base64 string, found {parts:?}"
@@ -195,16 +195,23 @@ fn base64(text: &str) -> Result<Vec<u8>, String> {
         .map_err(|error| format!("{} is not valid base64: {error}", Found(Scalar::Str(text))))
 }
 
-fn unless_placeholder(bytes: Vec<u8>, value: impl FnOnce(Vec<u8>) -> Value) -> Value {
+fn unless_placeholder(
+    bytes: Vec<u8>,
+    value: impl FnOnce(Vec<u8>) -> Result<Value, String>,
+) -> Result<Value, String> {
     if bytes == UNAVAILABLE_PLACEHOLDER.as_bytes() {
-        Value::Unavailable
+        Ok(Value::Unavailable)
     } else {
         value(bytes)
     }
 }
 
-fn decimal(unscaled: Vec<u8>, scale: i32) -> Value {
-    Value::Decimal(ExactDecimal::new(unscaled, scale))
+/// Empty bytes are refused here, so the message goes to the dead-letter topic instead of
+/// becoming a zero-length varint in Cassandra.
+fn decimal(unscaled: Vec<u8>, scale: i32) -> Result<Value, String> {
+    ExactDecimal::new(unscaled, scale)
+        .map(Value::Decimal)
+        .map_err(|error| error.to_string())
 }
 
 fn timestamp(unit: TimeUnit, count: i64) -> Result<Value, String> {

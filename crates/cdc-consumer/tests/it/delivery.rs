@@ -41,6 +41,33 @@ async fn first_message(topic: &str) -> rdkafka::message::OwnedMessage {
         .detach()
 }
 
+/// The message at `offset` of partition 0 of `topic`; fails the test after `BOUND`.
+async fn message_at(topic: &str, offset: i64) -> rdkafka::message::OwnedMessage {
+    let reader = reader_from_beginning(topic, 0);
+    tokio::time::timeout(BOUND, async {
+        loop {
+            let message = reader.recv().await.expect("cannot read");
+            if message.offset() >= offset {
+                return message.detach();
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no offset {offset} in {topic}"))
+}
+
+/// Header `name` of a dead letter, as text.
+fn header(dead_letter: &rdkafka::message::OwnedMessage, name: &str) -> String {
+    dead_letter
+        .headers()
+        .expect("the dead letter has no headers")
+        .iter()
+        .find(|header| header.key == name)
+        .and_then(|header| header.value)
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+        .unwrap_or_else(|| panic!("no {name} header"))
+}
+
 /// Every change below `committed` on partition 0 of `topic` is in Cassandra: the group's
 /// commit is never past an unwritten message. Returns how many changes that was.
 async fn assert_committed_were_written(
@@ -96,38 +123,53 @@ async fn poison_messages_go_to_the_dead_letter_topic_and_the_stream_goes_on() {
     .await;
 
     let dead_letter = first_message(&pipeline.dead_letter_topic()).await;
-    let headers = dead_letter
-        .headers()
-        .expect("the dead letter has no headers");
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|header| header.key == name)
-            .and_then(|header| header.value)
-            .map(|value| String::from_utf8_lossy(value).into_owned())
-            .unwrap_or_else(|| panic!("no {name} header"))
-    };
     assert!(
-        header("dlq.error").contains("not valid JSON"),
+        header(&dead_letter, "dlq.error").contains("not valid JSON"),
         "{}",
-        header("dlq.error")
+        header(&dead_letter, "dlq.error")
     );
-    assert_eq!(header("dlq.source.topic"), topic);
-    assert_eq!(header("dlq.source.partition"), "0");
-    assert_eq!(header("dlq.source.offset"), "0");
+    assert_eq!(header(&dead_letter, "dlq.source.topic"), topic);
+    assert_eq!(header(&dead_letter, "dlq.source.partition"), "0");
+    assert_eq!(header(&dead_letter, "dlq.source.offset"), "0");
     assert_eq!(dead_letter.key(), Some(&b"poison"[..]));
     assert_eq!(
         dead_letter.payload(),
         Some(&b"{\"not\": \"a Debezium message\""[..])
     );
-    // Dead-lettered counts as handled: the commit moves past the poison and the change.
+
+    // The connector's own message for that change, with last_price emptied: Java never writes
+    // an integer as no bytes, and Cassandra could not read one back, so it is a dead letter.
+    let change = message_at(&topic, 1).await;
+    let mut event: serde_json::Value =
+        serde_json::from_slice(change.payload().expect("a change event")).unwrap();
+    event["payload"]["after"]["last_price"] = serde_json::json!("");
+    let poison = event.to_string();
+    producer()
+        .send(
+            FutureRecord::to(&topic)
+                .key("empty decimal")
+                .payload(&poison),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("cannot produce the empty decimal");
+    let dead_letter = message_at(&pipeline.dead_letter_topic(), 1).await;
+    let error = header(&dead_letter, "dlq.error");
+    assert!(
+        error.contains("after.last_price") && error.contains("empty"),
+        "{error}"
+    );
+    assert_eq!(header(&dead_letter, "dlq.source.offset"), "2");
+    assert_eq!(dead_letter.payload(), Some(poison.as_bytes()));
+
+    // Dead-lettered counts as handled: the commit moves past the poisons and the change.
     await_committed(
         &consumer.group,
         &topic,
         0,
-        2,
+        3,
         BOUND,
-        "the commit past both messages",
+        "the commit past all three messages",
     )
     .await;
     assert!(consumer.terminate().success());

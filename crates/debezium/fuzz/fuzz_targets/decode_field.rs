@@ -5,7 +5,8 @@
 //!
 //! Input layout: byte 0 picks the slot, byte 1 how the rest becomes its new value. When the rest
 //! goes into a decimal column as base64, the decoded decimal must equal the bytes read as a
-//! big-endian two's-complement integer at scale 8, computed independently with num-bigint.
+//! big-endian two's-complement integer at scale 8, computed independently with num-bigint; no
+//! bytes at all must be an error naming the column.
 
 #![no_main]
 
@@ -110,7 +111,16 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     if let (Some(column), true) = (decimal_column, as_base64) {
-        // Any bytes are a valid unscaled integer: the message must decode, and exactly.
+        // No bytes are no integer: the message is refused, naming the column.
+        if rest.is_empty() {
+            let error = decoded.expect_err("an empty decimal decoded").to_string();
+            assert!(
+                error.contains(&format!("after.{column}")) && error.contains("empty"),
+                "{error}"
+            );
+            return;
+        }
+        // Any other bytes are a valid unscaled integer: the message must decode, and exactly.
         let event = match decoded {
             Ok(Change::Event(event)) => event,
             other => panic!("{column} = base64 {rest:02x?} did not decode: {other:?}"),

@@ -17,7 +17,9 @@ use service::Health;
 
 use crate::lanes::Execute;
 use crate::mapping::CqlWrite;
-use crate::metrics::{ConsumerMetrics, EventLabels, RetryLabels};
+use crate::metrics::{
+    ConsumerMetrics, EventLabels, RETRY_CASSANDRA_WRITE, RETRY_DEAD_LETTER_PUBLISH, RetryLabels,
+};
 use crate::sink::CassandraSink;
 
 /// What a consumed message needs done.
@@ -81,7 +83,7 @@ impl Replicator {
         let mut written = true;
         for write in writes {
             written = self
-                .retry("cassandra_write", stop, || async {
+                .retry(RETRY_CASSANDRA_WRITE, stop, || async {
                     let started = Instant::now();
                     let result = self.sink.apply(write).await;
                     metrics
@@ -120,7 +122,7 @@ impl Replicator {
             self.dead_letter_topic
         );
         let sent = self
-            .retry("dead_letter_publish", stop, || {
+            .retry(RETRY_DEAD_LETTER_PUBLISH, stop, || {
                 publish_dead_letter(&self.dead_letters, &self.dead_letter_topic, message, reason)
             })
             .await;

@@ -11,6 +11,7 @@ mod dashboards;
 mod delivery;
 mod end_to_end;
 mod ordering;
+mod pipeline_dashboard;
 mod schema;
 #[path = "../support/mod.rs"]
 mod support;

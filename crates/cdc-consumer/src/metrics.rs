@@ -25,6 +25,13 @@ pub struct RetryLabels {
     pub action: String,
 }
 
+/// The `action` of a retried Cassandra write.
+pub const RETRY_CASSANDRA_WRITE: &str = "cassandra_write";
+/// The `action` of a retried publication to the dead-letter topic.
+pub const RETRY_DEAD_LETTER_PUBLISH: &str = "dead_letter_publish";
+/// Every `action` the consumer retries.
+pub const RETRY_ACTIONS: [&str; 2] = [RETRY_CASSANDRA_WRITE, RETRY_DEAD_LETTER_PUBLISH];
+
 /// Upper bounds of the end-to-end latency histogram, in seconds.
 const END_TO_END_BUCKETS: [f64; 24] = [
     0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.075, 0.1,
@@ -60,6 +67,15 @@ impl ConsumerMetrics {
             lag: Family::default(),
             writes_in_flight: Gauge::default(),
         };
+        // A labelled series exists only once its labels are first used: until a retry, the
+        // dashboard's retries panel would show "No data" rather than 0, and the first retry's
+        // series would start at 1, which `increase()` does not count. So every known action
+        // starts at 0.
+        for action in RETRY_ACTIONS {
+            let _ = metrics.retries.get_or_create(&RetryLabels {
+                action: action.to_owned(),
+            });
+        }
         let registry = registry.sub_registry_with_prefix("cdc_consumer");
         registry.register(
             "events",

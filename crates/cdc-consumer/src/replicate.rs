@@ -21,7 +21,9 @@ use service::Health;
 
 use crate::lanes::Execute;
 use crate::mapping::CqlWrite;
-use crate::metrics::{ConsumerMetrics, EventLabels, RetryLabels};
+use crate::metrics::{
+    ConsumerMetrics, EventLabels, RETRY_CASSANDRA_WRITE, RETRY_DEAD_LETTER_PUBLISH, RetryLabels,
+};
 use crate::sink::{CassandraSink, Failure, SinkError};
 
 /// Attempts at a write that fails permanently before its message is dead-lettered: a few, in
@@ -114,7 +116,7 @@ impl Replicator {
         for write in writes {
             let written = self
                 .retry(
-                    "cassandra_write",
+                    RETRY_CASSANDRA_WRITE,
                     stop,
                     || async {
                         let started = Instant::now();
@@ -171,7 +173,7 @@ impl Replicator {
         // only an operator can help (the topic's limits), so /healthz says so meanwhile.
         let whole = self
             .retry(
-                "dead_letter_publish",
+                RETRY_DEAD_LETTER_PUBLISH,
                 stop,
                 || {
                     publish_dead_letter(
@@ -197,7 +199,7 @@ impl Replicator {
                     message.offset()
                 );
                 self.retry(
-                    "dead_letter_publish",
+                    RETRY_DEAD_LETTER_PUBLISH,
                     stop,
                     || {
                         publish_dead_letter(

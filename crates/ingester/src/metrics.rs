@@ -1,6 +1,7 @@
 //! The ingester's Prometheus metrics, served on `/metrics` by `service::serve_operations`.
 
 use binance::Error;
+use binance::request::Endpoint;
 use service::prometheus_client::metrics::counter::Counter;
 use service::prometheus_client::metrics::family::Family;
 use service::prometheus_client::metrics::gauge::Gauge;
@@ -8,6 +9,11 @@ use service::prometheus_client::metrics::histogram::{Histogram, exponential_buck
 use service::prometheus_client::registry::Registry;
 
 type Labels<const N: usize> = [(&'static str, &'static str); N];
+
+/// The endpoints the ingester polls, the `endpoint` label of `ingester_polls_total`.
+const POLLED: [Endpoint; 2] = [Endpoint::Ticker24h, Endpoint::Klines];
+/// The `outcome` label of `ingester_polls_total`.
+const OUTCOMES: [&str; 2] = ["ok", "error"];
 
 /// Handles to every metric; clones share the values.
 #[derive(Clone)]
@@ -39,6 +45,17 @@ impl Metrics {
             buffered_polls: Gauge::default(),
             dropped_polls: Counter::default(),
         };
+        // A labelled series exists only once its labels are first used: without this, a healthy
+        // ingester would have no `outcome="error"` series, the dashboard's polls panel would
+        // draw no error line instead of one at 0, and the first failed poll's series would start
+        // at 1, which `rate()` does not count.
+        for endpoint in POLLED {
+            for outcome in OUTCOMES {
+                let _ = metrics
+                    .polls
+                    .get_or_create(&[("endpoint", endpoint.path()), ("outcome", outcome)]);
+            }
+        }
         let registry = registry.sub_registry_with_prefix("ingester");
         registry.register(
             "polls",
@@ -80,7 +97,8 @@ impl Metrics {
     }
 
     pub fn poll(&self, endpoint: &'static str, ok: bool, seconds: f64) {
-        let outcome = if ok { "ok" } else { "error" };
+        let [succeeded, failed] = OUTCOMES;
+        let outcome = if ok { succeeded } else { failed };
         self.polls
             .get_or_create(&[("endpoint", endpoint), ("outcome", outcome)])
             .inc();

@@ -1,7 +1,7 @@
 //! Installing what the stack and the build need, idempotently and from nothing.
 //!
-//! System packages come from Debian (PostgreSQL, Java, Maven, the headers rdkafka's bundled
-//! librdkafka needs); the JVM services come from Maven Central into a cache outside the work
+//! System packages come from Debian (PostgreSQL, Java, Maven, Prometheus for the tests of the
+//! "Pipeline health" dashboard, the headers rdkafka's bundled librdkafka needs); the JVM services come from Maven Central into a cache outside the work
 //! tree, one directory per pinned version set, marked complete only once fully resolved.
 
 use std::path::{Path, PathBuf};
@@ -19,12 +19,15 @@ pub struct Artifact<'a> {
     pub version: &'a str,
 }
 
-/// The Debian packages the native stack runs on.
+/// The Debian packages the native stack runs on. Prometheus is not one of the stack's
+/// services: the consumer's tests start their own, scraping the binaries they run, to run the
+/// "Pipeline health" dashboard's queries (`crates/cdc-consumer/tests/it/pipeline_dashboard.rs`).
 pub fn stack_packages(stack: &Stack) -> Vec<String> {
     vec![
         format!("postgresql-{}", stack.versions.postgres),
         "openjdk-17-jre-headless".to_owned(),
         "maven".to_owned(),
+        "prometheus".to_owned(),
     ]
 }
 
@@ -52,6 +55,7 @@ pub fn ensure_debian_packages(packages: &[String]) -> anyhow::Result<()> {
     }
     tracing::info!("installing system packages: {names}");
     prevent_debian_default_postgres_cluster()?;
+    let _no_daemons = NoDaemonsStarted::install()?;
     run_to_completion(Command::new("apt-get").arg("update").arg("-q"))?;
     run_to_completion(
         Command::new("apt-get")
@@ -60,6 +64,41 @@ pub fn ensure_debian_packages(packages: &[String]) -> anyhow::Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
     Ok(())
+}
+
+/// Debian starts a package's daemon on installation (prometheus on :9090, a PostgreSQL
+/// cluster); xtask and the tests start what they need themselves, so while it installs, a
+/// `policy-rc.d` answering 101 ("action forbidden") keeps those daemons from starting. One
+/// already there (container images ship one) is left as it is.
+struct NoDaemonsStarted {
+    written: Option<&'static Path>,
+}
+
+impl NoDaemonsStarted {
+    fn install() -> anyhow::Result<Self> {
+        let policy = Path::new("/usr/sbin/policy-rc.d");
+        if policy.exists() {
+            return Ok(Self { written: None });
+        }
+        std::fs::write(
+            policy,
+            "#!/bin/sh\n# Written by cargo xtask while it installs packages.\nexit 101\n",
+        )
+        .with_context(|| format!("cannot write {}", policy.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755))?;
+        Ok(Self {
+            written: Some(policy),
+        })
+    }
+}
+
+impl Drop for NoDaemonsStarted {
+    fn drop(&mut self) {
+        if let Some(policy) = self.written {
+            let _ = std::fs::remove_file(policy);
+        }
+    }
 }
 
 fn is_installed(package: &str) -> bool {

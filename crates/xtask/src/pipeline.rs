@@ -32,7 +32,7 @@ pub async fn test(stack: &Stack, cargo_test_args: &[String]) -> anyhow::Result<E
     let footprint =
         || stack_fixtures::pipeline_footprint(&fixtures, &topic_prefix, crate::config::PG_DATABASE);
     let before = footprint().await?;
-    let status = Command::new(cargo())
+    let status = cargo()
         // Every test binary runs even after one fails, so one run shows every failure.
         .args(["test", "--no-fail-fast"])
         .args(workspace_unless_packages_named(cargo_test_args))
@@ -95,7 +95,7 @@ pub async fn run(stack: &Stack, offline: bool) -> anyhow::Result<()> {
             format!("http://{SIMULATOR_ADDRESS}"),
         ));
     }
-    let status = Command::new(cargo())
+    let status = cargo()
         .args(["build", "--release"])
         .args(binaries.iter().flat_map(|name| ["--bin", name]))
         .current_dir(&stack.workspace_root)
@@ -136,7 +136,31 @@ async fn wait_for_shutdown_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The cargo that runs xtask, so the same toolchain builds everything.
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+/// The cargo that runs xtask, so the same toolchain builds everything, without the variables
+/// `cargo run` set for xtask itself (`CARGO_MANIFEST_DIR`, `CARGO_PKG_…`): build scripts that
+/// watch them (ring's) would otherwise rebuild, and everything above them, whenever plain
+/// `cargo test` and `cargo xtask test` take turns.
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    for (name, _) in std::env::vars_os() {
+        if is_set_by_cargo_for_a_package(&name.to_string_lossy()) {
+            command.env_remove(&name);
+        }
+    }
+    command
+}
+
+/// Whether `name` is one of the variables cargo sets for the package it runs.
+fn is_set_by_cargo_for_a_package(name: &str) -> bool {
+    [
+        "CARGO_MANIFEST_",
+        "CARGO_PKG_",
+        "CARGO_CRATE_",
+        "CARGO_BIN_",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+    ]
+    .iter()
+    .any(|prefix| name.starts_with(prefix))
 }

@@ -11,6 +11,7 @@ mod dashboards;
 mod delivery;
 mod end_to_end;
 mod ordering;
+mod pipeline_dashboard;
 mod replay;
 mod schema;
 #[path = "../support/mod.rs"]

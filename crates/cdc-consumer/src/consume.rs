@@ -178,6 +178,11 @@ fn create_consumer(
             "max.poll.interval.ms",
             settings.max_poll_interval_ms.to_string(),
         )
+        // librdkafka refuses a session timeout (default 45 s) above the poll deadline.
+        .set(
+            "session.timeout.ms",
+            settings.max_poll_interval_ms.min(45_000).to_string(),
+        )
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", "10")
         // Once the prefetch queue is full, librdkafka pauses fetching for this long (default

@@ -1,6 +1,8 @@
-//! Cassandra stopped for 30 s under a running consumer, then started again: the consumer keeps
-//! running, reports itself unhealthy meanwhile, commits no offset of a message it could not write,
-//! and catches up without a restart.
+//! Cassandra stopped for 30 s under two consumers of one group, then started again: both keep
+//! running and stay in their group (though the test sets the group's poll deadline,
+//! `max.poll.interval.ms`, to 10 s and the lanes fill at once), report themselves unhealthy
+//! meanwhile, commit no offset of a message they could not write, and catch up without a
+//! restart; `verify` then finds no difference.
 //!
 //! A test binary of its own because it stops the stack's Cassandra: cargo runs test binaries
 //! one after another, so no other test sees Cassandra down. It drives the stack through
@@ -14,7 +16,7 @@ use std::time::Duration;
 use scylla::value::CqlDate;
 use support::{
     RunningConsumer, TestPipeline, await_health, await_tickers, cassandra, committed_offset,
-    end_offset, health, insert_tickers, xtask,
+    end_offset, health, insert_tickers, members_with_partitions, run_verify, xtask,
 };
 
 /// 2025-11-07: day 20399 since the epoch.
@@ -23,13 +25,25 @@ const DAY: &str = "2025-11-07";
 const OUTAGE: Duration = Duration::from_secs(30);
 const SYMBOL: &str = "XRPUSDT";
 
+const PARTITIONS: i32 = 3;
+
 #[tokio::test]
-async fn the_consumer_rides_out_a_cassandra_outage() {
+async fn two_consumers_ride_out_a_cassandra_outage_longer_than_their_poll_deadline() {
     support::required_env("CDC_STATE_DIR");
-    let pipeline = TestPipeline::start("cassandra_outage").await;
+    let pipeline = TestPipeline::start_with_partitions("cassandra_outage", PARTITIONS).await;
     let topic = pipeline.ticker_topic();
     let symbol = SYMBOL;
-    let consumer = RunningConsumer::start(&pipeline);
+    let group = pipeline.name();
+    // Two lanes fill within a few messages, and a consumer that stops polling for 10 s is
+    // dropped from its group.
+    let settings = [
+        ("CONSUMER_MAX_POLL_INTERVAL_MS", "10000"),
+        ("CONSUMER_MAX_IN_FLIGHT", "2"),
+    ];
+    let consumers = [
+        RunningConsumer::start_in_group(&pipeline, group, &settings),
+        RunningConsumer::start_in_group(&pipeline, group, &settings),
+    ];
     let postgres = pipeline.database().ingester().await;
     insert_tickers(&postgres, symbol, DAY, 1, 10).await;
     let session = cassandra().await;
@@ -43,28 +57,52 @@ async fn the_consumer_rides_out_a_cassandra_outage() {
         "rows before the outage",
     )
     .await;
+    support::eventually(
+        Duration::from_secs(60),
+        "both consumers holding partitions",
+        || async { (members_with_partitions(group) == 2).then_some(()) },
+    )
+    .await;
 
     let _restore = support::RestoreStackOnDrop;
     xtask(&["stack", "down", "cassandra"]);
-    let outage_starts_at = end_offset(&topic, 0);
+    let outage_starts_at: Vec<i64> = (0..PARTITIONS)
+        .map(|partition| end_offset(&topic, partition))
+        .collect();
     insert_tickers(&postgres, symbol, DAY, 11, 90).await;
-    await_health(&consumer, 503, "/healthz reporting the outage").await;
+    for consumer in &consumers {
+        await_health(consumer, 503, "/healthz reporting the outage").await;
+    }
     tokio::time::sleep(OUTAGE).await;
+    for consumer in &consumers {
+        assert_eq!(
+            health(consumer).await,
+            503,
+            "still unhealthy while Cassandra is down"
+        );
+    }
     assert_eq!(
-        health(&consumer).await,
-        503,
-        "still unhealthy while Cassandra is down"
+        members_with_partitions(group),
+        2,
+        "an instance left the group during an outage three times its poll deadline"
     );
-    // The consumer has received the outage's messages but cannot write them: thirty seconds of
-    // periodic commits later, no offset past them may have been committed.
+    // The consumers have received the outage's messages but cannot write them: thirty seconds
+    // of periodic commits later, no offset past them may have been committed.
+    for partition in 0..PARTITIONS {
+        let committed = committed_offset(group, &topic, partition);
+        let starts_at = outage_starts_at[partition as usize];
+        assert!(
+            committed.is_none_or(|offset| offset <= starts_at),
+            "partition {partition}: committed {committed:?} although nothing from offset \
+             {starts_at} on was written"
+        );
+    }
     assert!(
-        end_offset(&topic, 0) > outage_starts_at,
+        (0..PARTITIONS)
+            .map(|partition| end_offset(&topic, partition))
+            .sum::<i64>()
+            > outage_starts_at.iter().sum::<i64>(),
         "the outage's changes reached Kafka"
-    );
-    let committed = committed_offset(&consumer.group, &topic, 0);
-    assert!(
-        committed.is_some_and(|offset| offset <= outage_starts_at),
-        "committed {committed:?} although nothing from offset {outage_starts_at} on was written"
     );
 
     xtask(&["stack", "up"]);
@@ -79,20 +117,36 @@ async fn the_consumer_rides_out_a_cassandra_outage() {
         "all 100 rows after Cassandra is back",
     )
     .await;
-    await_health(&consumer, 200, "/healthz healthy again").await;
-    let end = end_offset(&topic, 0);
-    let bound = Duration::from_secs(30);
-    support::await_committed(
-        &consumer.group,
-        &topic,
-        0,
-        end,
-        bound,
-        "the commit catching up",
-    )
-    .await;
-    assert!(
-        consumer.terminate().success(),
-        "the same consumer process ran throughout"
+    for consumer in &consumers {
+        await_health(consumer, 200, "/healthz healthy again").await;
+    }
+    for partition in 0..PARTITIONS {
+        let end = end_offset(&topic, partition);
+        support::await_committed(
+            group,
+            &topic,
+            partition,
+            end,
+            Duration::from_secs(30),
+            "the commit catching up",
+        )
+        .await;
+    }
+    let verified = run_verify(
+        &pipeline,
+        symbol,
+        "2025-11-07T00:00:00Z",
+        "2025-11-08T00:00:00Z",
     );
+    assert!(
+        verified.status.success(),
+        "verify: {}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    for consumer in consumers {
+        assert!(
+            consumer.terminate().success(),
+            "the same consumer process ran throughout"
+        );
+    }
 }

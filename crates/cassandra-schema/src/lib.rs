@@ -5,6 +5,10 @@
 //! (keyspace `crypto_data`, SimpleStrategy with one replica, 30 and 400 days of retention) so
 //! `cqlsh -f` works on it too; `statements` adapts it to the configured keyspace, replication
 //! and retention. Pure: no IO.
+//!
+//! [`access`] holds the other half of what the setup applies: the roles and their grants.
+
+pub mod access;
 
 /// The schema file, with the default keyspace, replication and retention.
 pub const SCHEMA_CQL: &str = include_str!("../../../sql/cassandra/schema.cql");

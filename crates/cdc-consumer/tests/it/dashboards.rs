@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use scylla::cluster::metadata::{ColumnType, NativeType};
 use serde_json::Value;
 
-use crate::{RunningConsumer, TestPipeline, cassandra, eventually};
+use crate::{RunningConsumer, TestPipeline, cassandra_as_grafana, eventually};
 
 /// The dashboard time range the queries are filled in with: a day this test writes into.
 fn window() -> (DateTime<Utc>, DateTime<Utc>) {
@@ -267,7 +267,8 @@ async fn every_dashboard_query_runs_and_returns_what_grafana_can_read() {
     let symbol = "BTCUSDT".to_owned();
     let _consumer = RunningConsumer::start(&pipeline);
     seed(&pipeline, &symbol).await;
-    let session = cassandra().await;
+    // As Grafana logs in: its role may only read, and every query must still work.
+    let session = cassandra_as_grafana().await;
     eventually(
         Duration::from_secs(120),
         "the seeded tickers and klines in Cassandra",

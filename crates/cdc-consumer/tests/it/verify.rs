@@ -29,7 +29,7 @@ async fn verify_finds_no_difference_after_a_busy_stream_and_names_a_tampered_val
     let consumer = RunningConsumer::start(&pipeline);
     let postgres = pipeline.database().ingester().await;
     for batch in 0..4 {
-        insert_tickers(&postgres, &symbol, DAY, batch * 500 + 1, 500).await;
+        insert_tickers(&postgres, symbol, DAY, batch * 500 + 1, 500).await;
     }
     postgres
         .execute(

@@ -3,6 +3,7 @@
 //! scripted and the real Connect; both on the stack `cargo xtask test` starts).
 
 mod compose;
+mod help;
 mod register_connector;
 mod roles;
 

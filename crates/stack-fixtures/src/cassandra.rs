@@ -7,7 +7,9 @@ use cassandra_schema::SchemaSettings;
 use cassandra_schema::access::{self, CONSUMER_ROLE, GRAFANA_ROLE, Login};
 use scylla::client::session::Session;
 
+use crate::cleanup::block_on_cleanup;
 use crate::environment::StackEnvironment;
+use crate::naming::unique_name;
 
 /// A session on the stack's Cassandra as `login`.
 pub async fn session(stack: &StackEnvironment, login: &Login) -> anyhow::Result<Session> {
@@ -46,4 +48,41 @@ pub(crate) async fn create_keyspace(
             .with_context(|| format!("running {statement}"))?;
     }
     Ok(())
+}
+
+/// A keyspace of a test's own, `it_<label>_<unique>`, with the pipeline's schema and the
+/// grants the stack gives the pipeline's keyspace; dropped with the value.
+pub struct TestKeyspace {
+    name: String,
+    stack: StackEnvironment,
+}
+
+impl TestKeyspace {
+    pub async fn create(stack: &StackEnvironment, label: &str) -> Self {
+        let name = unique_name(label);
+        create_keyspace(stack, &name)
+            .await
+            .unwrap_or_else(|error| panic!("{error:#}"));
+        Self {
+            name,
+            stack: stack.clone(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TestKeyspace {
+    fn drop(&mut self) {
+        let (stack, name) = (self.stack.clone(), self.name.clone());
+        block_on_cleanup(&format!("dropping keyspace {name}"), async move {
+            session(&stack, &stack.cassandra_admin)
+                .await?
+                .query_unpaged(format!("DROP KEYSPACE IF EXISTS {name}"), ())
+                .await?;
+            Ok(())
+        });
+    }
 }

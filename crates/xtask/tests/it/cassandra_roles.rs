@@ -208,7 +208,7 @@ async fn each_cassandra_role_may_do_only_what_readme_grants() {
         (
             "consumer",
             &consumer,
-            format!("CREATE ROLE sneaky WITH LOGIN = true AND PASSWORD = 'x'"),
+            "CREATE ROLE sneaky WITH LOGIN = true AND PASSWORD = 'x'".to_owned(),
         ),
         (
             "consumer",

@@ -18,6 +18,7 @@ import os
 import sys
 import time
 
+from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster
 from confluent_kafka import Consumer
 
@@ -42,7 +43,12 @@ def main():
     args = parser.parse_args()
 
     host, port = args.cassandra.rsplit(":", 1)
-    session = Cluster([host], port=int(port)).connect(args.keyspace)
+    # The consumer's role, from the environment `cargo xtask stack env` exports: a password on
+    # the command line would show in the process list.
+    auth = PlainTextAuthProvider(
+        username=os.environ["CASSANDRA_USERNAME"], password=os.environ["CASSANDRA_PASSWORD"]
+    )
+    session = Cluster([host], port=int(port), auth_provider=auth).connect(args.keyspace)
     insert = session.prepare(
         f"INSERT INTO ticker_24h ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
     )

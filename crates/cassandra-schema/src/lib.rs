@@ -1,10 +1,14 @@
 //! The Cassandra schema of the pipeline's read side, as the statements that create it.
 //!
-//! One source, `sql/cassandra/schema.cql`, serves the consumer (which creates the schema at
-//! start-up when missing) and `cargo xtask stack up`. The file is plain CQL with the defaults
-//! (keyspace `crypto_data`, SimpleStrategy with one replica, 30 and 400 days of retention) so
-//! `cqlsh -f` works on it too; `statements` adapts it to the configured keyspace, replication
+//! One source, `sql/cassandra/schema.cql`, serves `cdc-consumer schema`, `cargo xtask stack up`
+//! and the tests' keyspaces. The file is plain CQL with the defaults (keyspace `crypto_data`,
+//! SimpleStrategy with one replica, 30 and 400 days of retention) so `cqlsh -f` works on it
+//! too, as compose's `cassandra-init` runs it; `statements` adapts it to the configured keyspace, replication
 //! and retention. Pure: no IO.
+//!
+//! [`access`] holds the other half of what the setup applies: the roles and their grants.
+
+pub mod access;
 
 /// The schema file, with the default keyspace, replication and retention.
 pub const SCHEMA_CQL: &str = include_str!("../../../sql/cassandra/schema.cql");

@@ -31,8 +31,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cassandra_schema::access::{CONSUMER_ROLE, consumer_grants};
 use cdc_consumer::mapping::{CqlWrite, TABLES, plan_writes, write_time};
-use cdc_consumer::sink::{BoundWrite, CassandraSink, upsert_cql};
+use cdc_consumer::sink::{self, BoundWrite, upsert_cql};
 use debezium::{Change, Decoder};
 use futures::StreamExt;
 use rdkafka::ClientConfig;
@@ -40,10 +41,9 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
 use scylla::value::CqlValue;
 use support::{
-    clock_ticks, consumer_command, env, events_replicated, free_port, histogram_mean,
+    clock_ticks, consumer_command, env, events_replicated, free_port, histogram_mean, login,
     machine_ticks, metrics_text, peak_rss_kib, process_ticks, stop,
 };
 
@@ -377,24 +377,32 @@ async fn main() {
             .map_or(0, |elapsed| elapsed.as_secs())
     );
 
-    // The schema, as the consumer creates it, so the raw writer can run first.
+    // The schema, as `cdc-consumer schema` creates it with the admin role, granted to the
+    // consumer's role as the stack grants it the pipeline's keyspace.
     let schema = cassandra_schema::SchemaSettings {
         keyspace: KEYSPACE.to_owned(),
         replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}".to_owned(),
         ticker_retention_secs: 86_400,
         kline_retention_secs: 86_400,
     };
-    let never = tokio_util::sync::CancellationToken::new();
-    drop(
-        CassandraSink::connect(std::slice::from_ref(&nodes), &schema, &never)
+    let admin = sink::open_session(
+        std::slice::from_ref(&nodes),
+        Some(&login("CASSANDRA_ADMIN")),
+    )
+    .await
+    .expect("connecting to Cassandra as the admin");
+    sink::apply_schema(&admin, &schema)
+        .await
+        .expect("creating the bench keyspace");
+    for grant in consumer_grants(KEYSPACE, CONSUMER_ROLE) {
+        admin
+            .query_unpaged(grant, ())
             .await
-            .expect("creating the bench keyspace"),
-    );
+            .expect("granting the bench keyspace");
+    }
     fill_topic(&brokers, &topic, &values).await;
     let rows = Arc::new(mapped_rows(&values));
-    let session = SessionBuilder::new()
-        .known_node(&nodes)
-        .build()
+    let session = sink::open_session(std::slice::from_ref(&nodes), Some(&login("CASSANDRA")))
         .await
         .expect("connecting to Cassandra");
     let mut table = vec![];
@@ -459,7 +467,7 @@ async fn main() {
         ));
     }
     delete_topic(&brokers, &topic).await;
-    session
+    admin
         .query_unpaged(format!("DROP KEYSPACE IF EXISTS {KEYSPACE}"), ())
         .await
         .expect("dropping the bench keyspace");

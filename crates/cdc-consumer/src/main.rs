@@ -4,10 +4,11 @@
 //! Ctrl-C stops polling, lets the message in hand finish, commits, and exits 0.
 
 use anyhow::Context;
+use cassandra_schema::access::Login;
 use cdc_consumer::consume::{self, ConsumeSettings};
 use cdc_consumer::metrics::ConsumerMetrics;
 use cdc_consumer::replicate::Observability;
-use cdc_consumer::sink::CassandraSink;
+use cdc_consumer::sink::{self, CassandraSink};
 use cdc_consumer::verify::{self, Window};
 use clap::Parser;
 
@@ -80,20 +81,20 @@ struct Config {
         default_value = "127.0.0.1:9042"
     )]
     cassandra_nodes: Vec<String>,
-    /// Cassandra replication of the keyspace, as a CQL map (applied at every start).
+    /// Cassandra role to log in as (the consumer's role); none for a Cassandra without
+    /// authentication.
+    #[arg(long, env = "CASSANDRA_USERNAME", requires = "cassandra_password")]
+    cassandra_username: Option<String>,
+    /// Password of the Cassandra role. Prefer the environment variable: a flag's value shows in
+    /// the process list.
     #[arg(
         long,
-        env = "CASSANDRA_REPLICATION",
-        default_value = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        env = "CASSANDRA_PASSWORD",
+        hide_env_values = true,
+        requires = "cassandra_username"
     )]
-    cassandra_replication: String,
-    /// How many days ticker rows live in Cassandra (the table's default TTL).
-    #[arg(long, env = "CONSUMER_TICKER_RETENTION_DAYS", default_value_t = 30)]
-    ticker_retention_days: u32,
-    /// How many days kline rows live in Cassandra.
-    #[arg(long, env = "CONSUMER_KLINE_RETENTION_DAYS", default_value_t = 400)]
-    kline_retention_days: u32,
-    /// Cassandra keyspace holding the replicated tables (created when missing).
+    cassandra_password: Option<String>,
+    /// Cassandra keyspace holding the replicated tables (`cdc-consumer schema` creates it).
     #[arg(long, env = "CASSANDRA_KEYSPACE", default_value = "crypto_data")]
     keyspace: String,
     /// Where to serve `/metrics` (Prometheus) and `/healthz`.
@@ -109,7 +110,35 @@ struct Config {
 }
 
 impl Config {
-    fn schema_settings(&self) -> anyhow::Result<cassandra_schema::SchemaSettings> {
+    fn cassandra_login(&self) -> Option<Login> {
+        let username = self.cassandra_username.clone()?;
+        Some(Login::new(
+            username,
+            self.cassandra_password.clone().unwrap_or_default(),
+        ))
+    }
+}
+
+/// What an operator may choose about the schema, for `cdc-consumer schema`.
+#[derive(clap::Args, Debug)]
+struct SchemaFlags {
+    /// Cassandra replication of the keyspace, as a CQL map.
+    #[arg(
+        long,
+        env = "CASSANDRA_REPLICATION",
+        default_value = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    )]
+    cassandra_replication: String,
+    /// How many days ticker rows live in Cassandra (the table's default TTL).
+    #[arg(long, env = "CONSUMER_TICKER_RETENTION_DAYS", default_value_t = 30)]
+    ticker_retention_days: u32,
+    /// How many days kline rows live in Cassandra.
+    #[arg(long, env = "CONSUMER_KLINE_RETENTION_DAYS", default_value_t = 400)]
+    kline_retention_days: u32,
+}
+
+impl SchemaFlags {
+    fn settings(&self, keyspace: &str) -> anyhow::Result<cassandra_schema::SchemaSettings> {
         let seconds = |days: u32, flag: &str| {
             days.checked_mul(86_400)
                 .filter(|seconds| *seconds <= 630_720_000)
@@ -118,7 +147,7 @@ impl Config {
                 })
         };
         Ok(cassandra_schema::SchemaSettings {
-            keyspace: self.keyspace.clone(),
+            keyspace: keyspace.to_owned(),
             replication: self.cassandra_replication.clone(),
             ticker_retention_secs: seconds(self.ticker_retention_days, "--ticker-retention-days")?,
             kline_retention_secs: seconds(self.kline_retention_days, "--kline-retention-days")?,
@@ -143,9 +172,17 @@ enum Command {
         /// Only this symbol.
         #[arg(long)]
         symbol: Option<String>,
-        /// PostgreSQL connection string of a role that may read the table.
-        #[arg(long, env = "PG_URL")]
+        /// PostgreSQL connection string of a role that may read the table. Prefer the
+        /// environment variable: a flag's value shows in the process list.
+        #[arg(long, env = "PG_URL", hide_env_values = true)]
         pg_url: String,
+    },
+    /// Create the keyspace and tables when missing and apply the replication and retention
+    /// settings, then exit. Needs a role that may create keyspaces and alter tables (the admin
+    /// role the setup creates); the consumer's own role may not.
+    Schema {
+        #[command(flatten)]
+        flags: SchemaFlags,
     },
     /// Decode raw Kafka message values (one JSON document per line) into readable JSON lines.
     Decode {
@@ -159,6 +196,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     match &config.command {
         Some(Command::Decode { file }) => return decode(file.as_deref(), config.accept_schemaless),
+        Some(Command::Schema { flags }) => return schema(&config, flags).await,
         Some(Command::Verify {
             table,
             since,
@@ -194,7 +232,8 @@ async fn main() -> anyhow::Result<()> {
 
     let sink = match CassandraSink::connect(
         &config.cassandra_nodes,
-        &config.schema_settings()?,
+        config.cassandra_login().as_ref(),
+        &config.keyspace,
         &shutdown,
     )
     .await
@@ -226,6 +265,17 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("the consume loop panicked")?
         .context("consuming from Kafka")
+}
+
+/// Creates or updates the schema, once: an operator's command, not retried.
+async fn schema(config: &Config, flags: &SchemaFlags) -> anyhow::Result<()> {
+    service::init_logging(&config.log_format, "info,scylla=warn");
+    let settings = flags.settings(&config.keyspace)?;
+    let session =
+        sink::open_session(&config.cassandra_nodes, config.cassandra_login().as_ref()).await?;
+    sink::apply_schema(&session, &settings).await?;
+    tracing::info!("the schema of keyspace {} is in place", config.keyspace);
+    Ok(())
 }
 
 /// Exits non-zero when any line failed, after decoding all the others.
@@ -262,11 +312,9 @@ async fn verify(config: &Config, table: &str, window: &Window, pg_url: &str) -> 
         .await
         .context("connecting to PostgreSQL (PG_URL)")?;
     tokio::spawn(connection);
-    let session = scylla::client::session_builder::SessionBuilder::new()
-        .known_nodes(&config.cassandra_nodes)
-        .build()
+    let session = sink::open_session(&config.cassandra_nodes, config.cassandra_login().as_ref())
         .await
-        .context("connecting to Cassandra (CASSANDRA_NODES)")?;
+        .context("connecting to Cassandra")?;
     let in_postgres = verify::read_postgres(&postgres, mapping, window).await?;
     let in_cassandra =
         verify::read_cassandra(&session, &config.keyspace, mapping, window, &in_postgres).await?;

@@ -1,5 +1,7 @@
-//! Cassandra IO: one session, statements prepared once per mapped table, and the write of a
-//! planned change. Whether an error is worth retrying is decided here, in one place.
+//! Cassandra IO: one session, logged in as the consumer's role, statements prepared once per
+//! mapped table, and the write of a planned change. Whether an error is worth retrying is
+//! decided here, in one place. Creating the schema is the setup's job (`cdc-consumer schema`
+//! with the admin role): the consumer's role may only read and write the keyspace.
 //!
 //! Every write carries its change's write time (`USING TIMESTAMP`, see
 //! [`crate::mapping::write_time`]), so Cassandra keeps the later version of a row whatever order
@@ -16,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
 use scylla::serialize::SerializationError;
 use scylla::serialize::row::{RowSerializationContext, SerializeRow};
 use scylla::serialize::value::SerializeValue;
@@ -27,6 +28,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use cassandra_schema::SchemaSettings;
+use cassandra_schema::access::{self, Login};
 
 use crate::mapping::{CqlWrite, TABLES, TableMapping};
 
@@ -36,6 +38,23 @@ pub enum SinkError {
     Connect {
         nodes: String,
         source: scylla::errors::NewSessionError,
+    },
+    #[error(
+        "Cassandra authentication failed at {nodes} as {role}: {reason}; set CASSANDRA_USERNAME \
+         and CASSANDRA_PASSWORD to the consumer's role and its password"
+    )]
+    Authentication {
+        nodes: String,
+        role: String,
+        reason: String,
+    },
+    #[error(
+        "cannot prepare `{statement}`: {source}; is the schema there? `cargo xtask stack up`, \
+         compose's cassandra-init or `cdc-consumer schema` (as an admin role) create it"
+    )]
+    MissingSchema {
+        statement: String,
+        source: scylla::errors::PrepareError,
     },
     #[error("cannot prepare `{statement}`: {source}")]
     Prepare {
@@ -84,8 +103,14 @@ pub enum Failure {
 }
 
 impl SinkError {
-    fn is_rejected_statement(&self) -> bool {
-        matches!(self, SinkError::Schema { source, .. } if rejected(source))
+    /// Errors that retrying cannot fix: a login Cassandra refuses, a statement it rejects as
+    /// such (say, a malformed replication map), a table that does not exist.
+    fn is_fatal(&self) -> bool {
+        match self {
+            SinkError::Authentication { .. } | SinkError::MissingSchema { .. } => true,
+            SinkError::Schema { source, .. } => rejected(source),
+            _ => false,
+        }
     }
 
     /// The one place that decides whether a failed write is worth retrying without limit.
@@ -124,6 +149,40 @@ fn rejected(error: &scylla::errors::ExecutionError) -> bool {
     }
 }
 
+/// A session on `nodes`, logged in as `login` (none for a Cassandra without authentication).
+pub async fn open_session(nodes: &[String], login: Option<&Login>) -> Result<Session, SinkError> {
+    access::session_builder(nodes, login)
+        .connection_timeout(Duration::from_secs(5))
+        .build()
+        .await
+        .map_err(|source| match access::refused_login(&source) {
+            Some(reason) => SinkError::Authentication {
+                nodes: nodes.join(","),
+                role: login.map_or_else(
+                    || "no role (no CASSANDRA_USERNAME given)".to_owned(),
+                    |login| format!("role {}", login.username),
+                ),
+                reason,
+            },
+            None => SinkError::Connect {
+                nodes: nodes.join(","),
+                source,
+            },
+        })
+}
+
+/// Creates the schema when missing and applies `schema`'s settings to it. Needs a role that
+/// may create keyspaces and alter tables.
+pub async fn apply_schema(session: &Session, schema: &SchemaSettings) -> Result<(), SinkError> {
+    for statement in cassandra_schema::statements(schema) {
+        session
+            .query_unpaged(statement.as_str(), ())
+            .await
+            .map_err(|source| SinkError::Schema { statement, source })?;
+    }
+    Ok(())
+}
+
 struct TableStatements {
     upsert: PreparedStatement,
     delete: PreparedStatement,
@@ -149,21 +208,20 @@ pub struct CassandraSink {
 }
 
 impl CassandraSink {
-    /// Connects, creates the schema when missing (and applies its settings), and prepares every
-    /// mapped table's statements, retrying with backoff while Cassandra is still starting or
-    /// unreachable, until `shutdown`.
+    /// Connects as `login` and prepares every mapped table's statements on `keyspace`,
+    /// retrying with backoff while Cassandra is still starting or unreachable, until
+    /// `shutdown`. A refused login or a missing table ends it at once.
     pub async fn connect(
         nodes: &[String],
-        schema: &SchemaSettings,
+        login: Option<&Login>,
+        keyspace: &str,
         shutdown: &CancellationToken,
     ) -> Result<Self, SinkError> {
         let mut delay = Duration::from_millis(200);
         loop {
-            match Self::try_connect(nodes, schema).await {
+            match Self::try_connect(nodes, login, keyspace).await {
                 Ok(sink) => return Ok(sink),
-                // A statement Cassandra rejects as such (say, a malformed replication map) is a
-                // configuration error: retrying cannot fix it.
-                Err(error) if error.is_rejected_statement() => return Err(error),
+                Err(error) if error.is_fatal() => return Err(error),
                 Err(error) => tracing::warn!("Cassandra not ready, retrying in {delay:?}: {error}"),
             }
             tokio::select! {
@@ -174,23 +232,12 @@ impl CassandraSink {
         }
     }
 
-    async fn try_connect(nodes: &[String], schema: &SchemaSettings) -> Result<Self, SinkError> {
-        let session = SessionBuilder::new()
-            .known_nodes(nodes)
-            .connection_timeout(Duration::from_secs(5))
-            .build()
-            .await
-            .map_err(|source| SinkError::Connect {
-                nodes: nodes.join(","),
-                source,
-            })?;
-        for statement in cassandra_schema::statements(schema) {
-            session
-                .query_unpaged(statement.as_str(), ())
-                .await
-                .map_err(|source| SinkError::Schema { statement, source })?;
-        }
-        let keyspace = &schema.keyspace;
+    async fn try_connect(
+        nodes: &[String],
+        login: Option<&Login>,
+        keyspace: &str,
+    ) -> Result<Self, SinkError> {
+        let session = open_session(nodes, login).await?;
         let mut statements = HashMap::new();
         for table in &TABLES {
             let prepared = TableStatements {
@@ -215,7 +262,7 @@ impl CassandraSink {
         let write_times = read_truncations(&session, keyspace).await?;
         Ok(Self {
             session,
-            keyspace: keyspace.clone(),
+            keyspace: keyspace.to_owned(),
             statements,
             record_truncation,
             truncations: Mutex::new(Truncations {
@@ -457,10 +504,17 @@ impl SerializeRow for BoundWrite<'_> {
 }
 
 async fn prepare(session: &Session, statement: String) -> Result<PreparedStatement, SinkError> {
+    use scylla::errors::{DbError, PrepareError, RequestAttemptError};
     session
         .prepare(statement.as_str())
         .await
-        .map_err(|source| SinkError::Prepare { statement, source })
+        .map_err(|source| match &source {
+            // Cassandra answers "unconfigured table" for a keyspace or table that is not there.
+            PrepareError::AllAttemptsFailed {
+                first_attempt: RequestAttemptError::DbError(DbError::Invalid, _),
+            } => SinkError::MissingSchema { statement, source },
+            _ => SinkError::Prepare { statement, source },
+        })
 }
 
 /// The prepared INSERT (an upsert in Cassandra) of every mapped column of `table`, at the

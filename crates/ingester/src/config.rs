@@ -15,11 +15,15 @@ use clap::Parser;
     about = "Polls Binance market data into PostgreSQL"
 )]
 pub struct Config {
-    /// PostgreSQL connection string for the `ingester` role.
+    /// PostgreSQL connection string for the `ingester` role (a development default for the
+    /// local stack exists). Prefer the environment variable: a flag's value shows in the
+    /// process list.
     #[arg(
         long,
         env = "PG_URL",
-        default_value = "host=127.0.0.1 port=5432 user=ingester password=ingester dbname=crypto_db"
+        default_value = "host=127.0.0.1 port=5432 user=ingester password=ingester dbname=crypto_db",
+        hide_default_value = true,
+        hide_env_values = true
     )]
     pub pg_url: String,
     /// Binance Spot REST base URL (or the simulator's).

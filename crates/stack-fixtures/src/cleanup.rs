@@ -134,11 +134,7 @@ async fn remove_keyspaces(
     stack: &StackEnvironment,
     owned: &impl Fn(&str) -> bool,
 ) -> anyhow::Result<()> {
-    let session = scylla::client::session_builder::SessionBuilder::new()
-        .known_nodes(stack.cassandra_nodes.split(','))
-        .build()
-        .await
-        .context("cannot connect to Cassandra")?;
+    let session = crate::cassandra::session(stack, &stack.cassandra_admin).await?;
     let keyspaces = session
         .query_unpaged("SELECT keyspace_name FROM system_schema.keyspaces", ())
         .await?

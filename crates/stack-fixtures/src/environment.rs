@@ -1,7 +1,9 @@
 //! Where the stack is: the client environment `cargo xtask test` sets for the tests.
 
-/// The stack's addresses and the PostgreSQL roles' connection strings (libpq key=value form,
-/// on the pipeline's database).
+use cassandra_schema::access::Login;
+
+/// The stack's addresses, the PostgreSQL roles' connection strings (libpq key=value form, on the
+/// pipeline's database) and the Cassandra roles' logins.
 #[derive(Clone, Debug)]
 pub struct StackEnvironment {
     /// The superuser, which creates and drops the slices' databases.
@@ -13,6 +15,12 @@ pub struct StackEnvironment {
     pub kafka_brokers: String,
     pub kafka_connect_url: String,
     pub cassandra_nodes: String,
+    /// Cassandra's admin superuser, which creates and drops the slices' keyspaces.
+    pub cassandra_admin: Login,
+    /// The consumer's role, which may read and write the keyspaces granted to it.
+    pub cassandra_consumer: Login,
+    /// Grafana's role, which may only read.
+    pub cassandra_grafana: Login,
     /// The workspace, whose `sql/postgres` and `debezium/` files the slices use.
     pub workspace_root: std::path::PathBuf,
 }
@@ -28,9 +36,20 @@ impl StackEnvironment {
             kafka_brokers: required_env("KAFKA_BROKERS"),
             kafka_connect_url: required_env("KAFKA_CONNECT_URL"),
             cassandra_nodes: required_env("CASSANDRA_NODES"),
+            cassandra_admin: login_from_env("CASSANDRA_ADMIN"),
+            cassandra_consumer: login_from_env("CASSANDRA"),
+            cassandra_grafana: login_from_env("CASSANDRA_GRAFANA"),
             workspace_root: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
         }
     }
+}
+
+/// `<prefix>_USERNAME` and `<prefix>_PASSWORD`.
+fn login_from_env(prefix: &str) -> Login {
+    Login::new(
+        required_env(&format!("{prefix}_USERNAME")),
+        required_env(&format!("{prefix}_PASSWORD")),
+    )
 }
 
 /// A setting from `cargo xtask test`'s environment; panics naming it when it is missing.

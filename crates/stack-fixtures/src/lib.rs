@@ -8,7 +8,8 @@
 //!   for tests that only need PostgreSQL (the ingester's);
 //! - [`TestPipeline`]: that, plus a Debezium connector of its own on the stack's Connect worker
 //!   (the pipeline's `debezium/postgres-connector.json`, renamed), its own topics and its own
-//!   Cassandra keyspace: the whole pipeline, with nothing shared but the servers.
+//!   Cassandra keyspace (created by the admin role, granted to the consumer's and Grafana's
+//!   roles as the pipeline's is): the whole pipeline, with nothing shared but the servers.
 //!
 //! Every resource of a slice carries one name, `it_<label>_<unique>` (the database, the
 //! replication slot, the connector, the topic prefix, the keyspace), and dropping the slice
@@ -16,11 +17,13 @@
 //! `cargo xtask test` calls it before and after the suite, and compares the pipeline's own
 //! [`Footprint`] before and after, failing when a test wrote into its topics or tables.
 
+pub mod cassandra;
 mod cleanup;
 pub mod connect;
 mod database;
 mod environment;
 mod footprint;
+pub mod help;
 mod naming;
 mod pipeline;
 

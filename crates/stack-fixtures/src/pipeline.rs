@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::cassandra;
 use crate::cleanup;
 use crate::connect;
 use crate::database::{TestDatabase, connect as connect_postgres};
@@ -40,6 +41,9 @@ impl TestPipeline {
             database,
         };
         pipeline.create_topics(partitions).await;
+        cassandra::create_keyspace(&pipeline.stack, &pipeline.name)
+            .await
+            .unwrap_or_else(|error| panic!("{error:#}"));
         pipeline.start_connector().await;
         pipeline
     }
@@ -76,13 +80,15 @@ impl TestPipeline {
         format!("{}.dead-letter", self.name)
     }
 
-    /// The Cassandra keyspace the slice's consumers write (they create it at start-up).
+    /// The Cassandra keyspace the slice's consumers write, with the pipeline's schema; the
+    /// consumer's role may read and write it, Grafana's read it.
     pub fn keyspace(&self) -> &str {
         &self.name
     }
 
     /// The environment under which `cdc-consumer` (and its `verify`) work on this slice: its
-    /// topics, dead-letter topic, keyspace and database, on the stack's servers.
+    /// topics, dead-letter topic, keyspace and database, on the stack's servers, as the
+    /// consumer's Cassandra role.
     pub fn consumer_environment(&self) -> Vec<(&'static str, String)> {
         vec![
             (
@@ -93,6 +99,14 @@ impl TestPipeline {
             ("CASSANDRA_KEYSPACE", self.name.clone()),
             ("KAFKA_BROKERS", self.stack.kafka_brokers.clone()),
             ("CASSANDRA_NODES", self.stack.cassandra_nodes.clone()),
+            (
+                "CASSANDRA_USERNAME",
+                self.stack.cassandra_consumer.username.clone(),
+            ),
+            (
+                "CASSANDRA_PASSWORD",
+                self.stack.cassandra_consumer.password.clone(),
+            ),
             ("PG_URL", self.database.ingester_url()),
         ]
     }

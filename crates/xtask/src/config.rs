@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use cassandra_schema::access::{ADMIN_ROLE, CONSUMER_ROLE, GRAFANA_ROLE, Login};
 use clap::Args;
 
 use crate::versions::Versions;
@@ -52,38 +53,83 @@ pub struct StackConfig {
         default_value_t = 7000
     )]
     cassandra_storage_port: u16,
-    /// Password of the PostgreSQL superuser `postgres` (local development only).
+    /// Password of the PostgreSQL superuser `postgres` (a development default exists; it applies
+    /// when the cluster is initialised).
     #[arg(
         long,
         global = true,
         env = "CDC_PG_SUPERUSER_PASSWORD",
-        default_value = "postgres"
+        default_value = "postgres",
+        hide_default_value = true,
+        hide_env_values = true
     )]
     pg_superuser_password: String,
-    /// Password of the `ingester` role, which may only write the market-data tables.
+    /// Password of the `ingester` role, which may only write the market-data tables (a
+    /// development default exists).
     #[arg(
         long,
         global = true,
         env = "CDC_INGESTER_PASSWORD",
-        default_value = "ingester"
+        default_value = "ingester",
+        hide_default_value = true,
+        hide_env_values = true
     )]
     ingester_password: String,
-    /// Password of the `debezium` role, which may replicate and read the market-data tables.
+    /// Password of the `debezium` role, which may replicate and read the market-data tables (a
+    /// development default exists).
     #[arg(
         long,
         global = true,
         env = "CDC_DEBEZIUM_PASSWORD",
-        default_value = "debezium"
+        default_value = "debezium",
+        hide_default_value = true,
+        hide_env_values = true
     )]
     debezium_password: String,
-    /// Password of the `grafana` role, which may only read.
+    /// Password of PostgreSQL's `grafana` role, which may only read (a development default
+    /// exists).
     #[arg(
         long,
         global = true,
         env = "CDC_GRAFANA_PASSWORD",
-        default_value = "grafana"
+        default_value = "grafana",
+        hide_default_value = true,
+        hide_env_values = true
     )]
     grafana_password: String,
+    /// Password of Cassandra's `cdc_admin` superuser, which sets up roles and schema (a
+    /// development default exists; it applies when the role is created).
+    #[arg(
+        long,
+        global = true,
+        env = "CDC_CASSANDRA_ADMIN_PASSWORD",
+        default_value = "cdc_admin",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    cassandra_admin_password: String,
+    /// Password of Cassandra's `cdc_consumer` role, which may only read and write the
+    /// pipeline's keyspace (a development default exists).
+    #[arg(
+        long,
+        global = true,
+        env = "CDC_CASSANDRA_CONSUMER_PASSWORD",
+        default_value = "cdc_consumer",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    cassandra_consumer_password: String,
+    /// Password of Cassandra's `grafana` role, which may only read the pipeline's keyspace (a
+    /// development default exists).
+    #[arg(
+        long,
+        global = true,
+        env = "CDC_CASSANDRA_GRAFANA_PASSWORD",
+        default_value = "grafana",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    cassandra_grafana_password: String,
     /// How long to wait for one service to become ready before giving up, in seconds.
     #[arg(
         long,
@@ -111,6 +157,9 @@ pub struct Stack {
     pub ingester_password: String,
     pub debezium_password: String,
     pub grafana_password: String,
+    pub cassandra_admin_password: String,
+    pub cassandra_consumer_password: String,
+    pub cassandra_grafana_password: String,
     pub startup_timeout: std::time::Duration,
 }
 
@@ -144,6 +193,9 @@ impl StackConfig {
             ingester_password: self.ingester_password,
             debezium_password: self.debezium_password,
             grafana_password: self.grafana_password,
+            cassandra_admin_password: self.cassandra_admin_password,
+            cassandra_consumer_password: self.cassandra_consumer_password,
+            cassandra_grafana_password: self.cassandra_grafana_password,
             startup_timeout: std::time::Duration::from_secs(self.startup_timeout_secs),
         })
     }
@@ -160,6 +212,21 @@ impl Stack {
 
     pub fn cassandra_node(&self) -> String {
         format!("127.0.0.1:{}", self.cassandra_port)
+    }
+
+    /// Cassandra's admin superuser, for setting up roles, schema and test keyspaces.
+    pub fn cassandra_admin(&self) -> Login {
+        Login::new(ADMIN_ROLE, &self.cassandra_admin_password)
+    }
+
+    /// The consumer's Cassandra role.
+    pub fn cassandra_consumer(&self) -> Login {
+        Login::new(CONSUMER_ROLE, &self.cassandra_consumer_password)
+    }
+
+    /// Grafana's read-only Cassandra role.
+    pub fn cassandra_grafana(&self) -> Login {
+        Login::new(GRAFANA_ROLE, &self.cassandra_grafana_password)
     }
 
     /// A libpq-style connection string for `role` on the pipeline's database.
@@ -179,6 +246,9 @@ impl Stack {
             kafka_brokers: self.kafka_bootstrap(),
             kafka_connect_url: self.connect_url(),
             cassandra_nodes: self.cassandra_node(),
+            cassandra_admin: self.cassandra_admin(),
+            cassandra_consumer: self.cassandra_consumer(),
+            cassandra_grafana: self.cassandra_grafana(),
             workspace_root: self.workspace_root.clone(),
         }
     }
@@ -188,6 +258,24 @@ impl Stack {
         let pairs = [
             ("KAFKA_BROKERS", self.kafka_bootstrap()),
             ("CASSANDRA_NODES", self.cassandra_node()),
+            // The consumer's role, under the names the consumer reads.
+            ("CASSANDRA_USERNAME", CONSUMER_ROLE.to_owned()),
+            (
+                "CASSANDRA_PASSWORD",
+                self.cassandra_consumer_password.clone(),
+            ),
+            // For the fixtures, which create and drop the tests' keyspaces.
+            ("CASSANDRA_ADMIN_USERNAME", ADMIN_ROLE.to_owned()),
+            (
+                "CASSANDRA_ADMIN_PASSWORD",
+                self.cassandra_admin_password.clone(),
+            ),
+            // Grafana's read-only role, for the test that runs every dashboard query.
+            ("CASSANDRA_GRAFANA_USERNAME", GRAFANA_ROLE.to_owned()),
+            (
+                "CASSANDRA_GRAFANA_PASSWORD",
+                self.cassandra_grafana_password.clone(),
+            ),
             ("KAFKA_CONNECT_URL", self.connect_url()),
             ("PG_URL", self.pg_url("ingester", &self.ingester_password)),
             (

@@ -85,7 +85,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,scylla=warn,rskafka=error".into()),
+                .unwrap_or_else(|_| "info,scylla=off,rskafka=error".into()),
         )
         .with_target(false)
         .without_time()

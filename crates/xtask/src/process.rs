@@ -67,7 +67,7 @@ impl ManagedProcess {
             .process_group(0);
         let child = command
             .spawn()
-            .with_context(|| format!("cannot start {}: {command:?}", self.name))?;
+            .with_context(|| format!("cannot start {}: {}", self.name, shown(&command)))?;
         let pid = Pid::from_raw(i32::try_from(child.id())?);
         std::fs::write(self.pid_file(), format!("{pid}\n"))?;
         Ok(pid)
@@ -121,14 +121,43 @@ pub fn ensure_port_free(service: &str, port: u16, flag: &str) -> anyhow::Result<
 pub fn run_to_completion(command: &mut Command) -> anyhow::Result<String> {
     let output = command
         .output()
-        .with_context(|| format!("cannot run {command:?}"))?;
+        .with_context(|| format!("cannot run {}", shown(command)))?;
     if !output.status.success() {
         bail!(
-            "{command:?} failed with {}:\n{}{}",
+            "{} failed with {}:\n{}{}",
+            shown(command),
             output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The program and its arguments, for error messages. Not `{command:?}`: `Command`'s `Debug`
+/// shows the environment variables set on it, and services get their passwords that way.
+fn shown(command: &Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|part| format!("{:?}", part))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn a_shown_command_leaves_its_environment_out() {
+        let mut command = std::process::Command::new("java");
+        command
+            .arg("-version")
+            .env("CDC_DEBEZIUM_PASSWORD", "s3cret-marker");
+        assert!(
+            format!("{command:?}").contains("s3cret-marker"),
+            "the premise"
+        );
+        assert_eq!(shown(&command), r#""java" "-version""#);
+    }
 }

@@ -11,6 +11,15 @@ pub fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the script in bench/"))
 }
 
+/// `<prefix>_USERNAME` and `<prefix>_PASSWORD`: a Cassandra role, as `cargo xtask stack env`
+/// exports them.
+pub fn login(prefix: &str) -> cassandra_schema::access::Login {
+    cassandra_schema::access::Login::new(
+        env(&format!("{prefix}_USERNAME")),
+        env(&format!("{prefix}_PASSWORD")),
+    )
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
@@ -25,6 +34,8 @@ pub fn consumer_command(address: &str) -> Command {
     command
         .env("KAFKA_BROKERS", env("KAFKA_BROKERS"))
         .env("CASSANDRA_NODES", env("CASSANDRA_NODES"))
+        .env("CASSANDRA_USERNAME", env("CASSANDRA_USERNAME"))
+        .env("CASSANDRA_PASSWORD", env("CASSANDRA_PASSWORD"))
         .env("CONSUMER_METRICS_LISTEN", address)
         .env("RUST_LOG", "warn");
     command

@@ -21,7 +21,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use scylla::cluster::metadata::{ColumnType, NativeType};
 use serde_json::Value;
 
-use crate::{RunningConsumer, TestPipeline, cassandra, eventually};
+use crate::{RunningConsumer, TestPipeline, cassandra_as_grafana, eventually};
 
 /// A dashboard time range, in UTC.
 #[derive(Debug, Clone, Copy)]
@@ -504,7 +504,8 @@ async fn every_dashboard_query_runs_and_returns_what_grafana_can_read() {
     let symbol = "BTCUSDT".to_owned();
     let _consumer = RunningConsumer::start(&pipeline);
     seed(&pipeline, &symbol).await;
-    let session = cassandra().await;
+    // As Grafana logs in: its role may only read, and every query must still work.
+    let session = cassandra_as_grafana().await;
     let keyspace = pipeline.keyspace();
     // Every seeded row, bucket by bucket, before any panel is checked.
     let buckets = [

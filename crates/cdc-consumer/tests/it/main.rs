@@ -10,6 +10,8 @@
 mod dashboards;
 mod delivery;
 mod end_to_end;
+mod help;
+mod login;
 mod ordering;
 mod pipeline_dashboard;
 mod replay;

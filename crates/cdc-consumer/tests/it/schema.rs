@@ -1,33 +1,80 @@
-//! The consumer creates its Cassandra schema at start-up with the configured keyspace,
-//! replication and retention, and a replication Cassandra rejects stops it with a clear error.
+//! `cdc-consumer schema` creates the Cassandra schema with the configured keyspace, replication
+//! and retention, as the admin role; the consumer's own role may not; a replication Cassandra
+//! rejects stops it with a clear error. The consumer itself creates nothing: on a keyspace
+//! without the schema it stops, saying how to create it.
 
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use stack_fixtures::unique_name;
+use stack_fixtures::{StackEnvironment, unique_name};
 
-use crate::{RunningConsumer, TestPipeline, cassandra, eventually, required_env};
+use crate::required_env;
+
+/// Runs `cdc-consumer` with `arguments` and `environment` on the stack's Cassandra as `login`;
+/// fails the test when it has not exited within a minute. Returns its status and stderr.
+pub fn run_consumer(
+    arguments: &[&str],
+    login: Option<&cassandra_schema::access::Login>,
+    environment: &[(&str, &str)],
+) -> (ExitStatus, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cdc-consumer"));
+    command
+        .args(arguments)
+        .env("CASSANDRA_NODES", required_env("CASSANDRA_NODES"))
+        .env("KAFKA_BROKERS", required_env("KAFKA_BROKERS"))
+        .env("CONSUMER_METRICS_LISTEN", "127.0.0.1:0")
+        .env_remove("CASSANDRA_USERNAME")
+        .env_remove("CASSANDRA_PASSWORD")
+        .envs(environment.iter().copied())
+        .stderr(Stdio::piped());
+    if let Some(login) = login {
+        command
+            .env("CASSANDRA_USERNAME", &login.username)
+            .env("CASSANDRA_PASSWORD", &login.password);
+    }
+    let mut child = command.spawn().expect("cannot start cdc-consumer");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("cannot wait for cdc-consumer") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("cdc-consumer {arguments:?} was still running after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr).unwrap();
+    (status, stderr)
+}
+
+async fn drop_keyspace(stack: &StackEnvironment, keyspace: &str) {
+    stack_fixtures::cassandra::session(stack, &stack.cassandra_admin)
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}"))
+        .query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), ())
+        .await
+        .expect("cannot drop the keyspace");
+}
 
 #[tokio::test]
 async fn creates_the_schema_with_the_configured_retention() {
-    let pipeline = TestPipeline::start("schema").await;
-    let keyspace = pipeline.keyspace().to_owned();
-    let consumer = RunningConsumer::start_in_group(
-        &pipeline,
-        pipeline.name(),
-        &[("CONSUMER_TICKER_RETENTION_DAYS", "7")],
+    let stack = StackEnvironment::from_env();
+    let keyspace = unique_name("schema");
+    let (status, stderr) = run_consumer(
+        &["schema"],
+        Some(&stack.cassandra_admin),
+        &[
+            ("CASSANDRA_KEYSPACE", keyspace.as_str()),
+            ("CONSUMER_TICKER_RETENTION_DAYS", "7"),
+        ],
     );
-    eventually(
-        Duration::from_secs(120),
-        "the consumer to become healthy",
-        || async {
-            let url = format!("http://{}/healthz", consumer.operations_address);
-            (reqwest::get(url).await.ok()?.status() == 200).then_some(())
-        },
-    )
-    .await;
+    assert!(status.success(), "cdc-consumer schema failed:\n{stderr}");
 
-    let session = cassandra().await;
+    let session = stack_fixtures::cassandra::session(&stack, &stack.cassandra_admin)
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}"));
     let ttl = |table: &'static str| {
         let (session, keyspace) = (&session, &keyspace);
         async move {
@@ -47,40 +94,66 @@ async fn creates_the_schema_with_the_configured_retention() {
     };
     assert_eq!(ttl("ticker_24h").await, 7 * 86_400);
     assert_eq!(ttl("klines").await, 400 * 86_400);
+    drop_keyspace(&stack, &keyspace).await;
+}
 
-    assert!(consumer.terminate().success());
+#[tokio::test]
+async fn the_consumers_role_may_not_create_the_schema() {
+    let stack = StackEnvironment::from_env();
+    let keyspace = unique_name("schema_refused");
+    let (status, stderr) = run_consumer(
+        &["schema"],
+        Some(&stack.cassandra_consumer),
+        &[("CASSANDRA_KEYSPACE", keyspace.as_str())],
+    );
+    // Removed whatever happens, should the role have been allowed after all.
+    drop_keyspace(&stack, &keyspace).await;
+    assert!(
+        !status.success(),
+        "the consumer's role created keyspace {keyspace}"
+    );
+    assert!(
+        stderr.contains("Unauthorized") || stderr.contains("has no CREATE permission"),
+        "the schema should be refused for lack of permission:\n{stderr}"
+    );
 }
 
 #[test]
-fn a_replication_cassandra_rejects_stops_the_consumer_naming_it() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cdc-consumer"))
-        .env("CASSANDRA_NODES", required_env("CASSANDRA_NODES"))
-        .env("KAFKA_BROKERS", required_env("KAFKA_BROKERS"))
-        // Names of its own, in case it got as far as Kafka: removed with the test's leftovers.
-        .env("CASSANDRA_KEYSPACE", unique_name("bad_replication"))
-        .env("CONSUMER_TOPICS", unique_name("bad_replication"))
-        .env("CONSUMER_GROUP_ID", unique_name("bad_replication"))
-        .env("CASSANDRA_REPLICATION", "{'class': 'NoSuchStrategy'}")
-        .env("CONSUMER_METRICS_LISTEN", "127.0.0.1:0")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start cdc-consumer");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("cannot wait for cdc-consumer") {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("cdc-consumer kept running with a replication Cassandra rejects");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr).unwrap();
+fn a_replication_cassandra_rejects_stops_the_schema_command_naming_it() {
+    let stack = StackEnvironment::from_env();
+    // A name of its own: removed with the test's leftovers, should it have been created.
+    let keyspace = unique_name("bad_replication");
+    let (status, stderr) = run_consumer(
+        &["schema"],
+        Some(&stack.cassandra_admin),
+        &[
+            ("CASSANDRA_KEYSPACE", keyspace.as_str()),
+            ("CASSANDRA_REPLICATION", "{'class': 'NoSuchStrategy'}"),
+        ],
+    );
     assert!(!status.success());
     assert!(
         stderr.contains("NoSuchStrategy"),
         "the error should show the rejected statement:\n{stderr}"
+    );
+}
+
+#[test]
+fn the_consumer_stops_on_a_keyspace_without_the_schema_saying_how_to_create_it() {
+    let stack = StackEnvironment::from_env();
+    let name = unique_name("no_schema");
+    let (status, stderr) = run_consumer(
+        &[],
+        Some(&stack.cassandra_consumer),
+        &[
+            ("CASSANDRA_KEYSPACE", name.as_str()),
+            ("CONSUMER_TOPICS", name.as_str()),
+            ("CONSUMER_GROUP_ID", name.as_str()),
+        ],
+    );
+    assert!(!status.success());
+    assert!(
+        stderr.contains("is the schema there?") && stderr.contains("cdc-consumer schema"),
+        "the error should say how to create the schema:\n{stderr}"
     );
 }

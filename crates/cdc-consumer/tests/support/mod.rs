@@ -96,12 +96,20 @@ impl Drop for RunningConsumer {
     }
 }
 
+/// A Cassandra session as the consumer's role, which may read and write the tests' keyspaces.
 pub async fn cassandra() -> scylla::client::session::Session {
-    scylla::client::session_builder::SessionBuilder::new()
-        .known_node(required_env("CASSANDRA_NODES"))
-        .build()
+    let stack = stack_fixtures::StackEnvironment::from_env();
+    stack_fixtures::cassandra::session(&stack, &stack.cassandra_consumer)
         .await
-        .expect("cannot connect to Cassandra")
+        .unwrap_or_else(|error| panic!("{error:#}"))
+}
+
+/// A Cassandra session as Grafana's role, which may only read.
+pub async fn cassandra_as_grafana() -> scylla::client::session::Session {
+    let stack = stack_fixtures::StackEnvironment::from_env();
+    stack_fixtures::cassandra::session(&stack, &stack.cassandra_grafana)
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}"))
 }
 
 /// Polls `probe` every 100 ms until it yields a value, failing the test with `what` after `bound`.

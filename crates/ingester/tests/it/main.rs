@@ -5,6 +5,7 @@
 
 mod exactness;
 mod faults;
+mod help;
 mod outage;
 mod postgres_down;
 mod startup;

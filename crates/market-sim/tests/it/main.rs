@@ -2,6 +2,7 @@
 //! against a simulator started in-process on 127.0.0.1:0 with a frozen clock.
 
 mod api;
+mod help;
 
 use clap::Parser;
 use market_sim::{RunningSim, SimConfig};

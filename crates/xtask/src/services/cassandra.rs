@@ -1,12 +1,19 @@
 //! Cassandra 5.0 run from Maven Central's `cassandra-all` jar: a single node on loopback with a
-//! small heap, the JVM options of Cassandra's own `jvm17-server.options`, and the CQL schema
-//! (`sql/cassandra/schema.cql`, through the `cassandra-schema` crate) applied once it answers.
+//! small heap, the JVM options of Cassandra's own `jvm17-server.options`, password
+//! authentication and role-based authorization. Once it answers, [`set_up`] creates the admin
+//! role (the only use of the default `cassandra` superuser, which it then disables), the CQL
+//! schema (`sql/cassandra/schema.cql`, through the `cassandra-schema` crate), and the
+//! consumer's and Grafana's roles with their grants.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
+
+use cassandra_schema::access::{
+    self, ADMIN_ROLE, DEFAULT_SUPERUSER, DEFAULT_SUPERUSER_PASSWORD, Login,
+};
 
 use crate::config::Stack;
 use crate::install::{Artifact, ensure_maven_classpath};
@@ -67,7 +74,10 @@ fn cassandra_yaml(stack: &Stack, dir: &Path) -> String {
          start_native_transport: true\n\
          endpoint_snitch: SimpleSnitch\n\
          disk_failure_policy: stop\n\
-         commit_failure_policy: stop\n",
+         commit_failure_policy: stop\n\
+         authenticator: PasswordAuthenticator\n\
+         authorizer: CassandraAuthorizer\n\
+         role_manager: CassandraRoleManager\n",
         storage = stack.cassandra_storage_port,
         native = stack.cassandra_port,
     )
@@ -116,6 +126,9 @@ pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
         // A single node has no gossip to settle and no ring to wait for.
         .arg("-Dcassandra.skip_wait_for_gossip_to_settle=0")
         .arg("-Dcassandra.ring_delay_ms=0")
+        // The default superuser exists from the start instead of 10 s later, so the setup can
+        // log in and replace it at once.
+        .arg("-Dcassandra.superuser_setup_delay_ms=0")
         .args(["-cp", &format!("{}/*", lib.display())])
         .arg("org.apache.cassandra.service.CassandraDaemon");
     process.spawn(command)?;
@@ -133,31 +146,116 @@ fn find_jar(lib: &Path, prefix: &str) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("no {prefix}*.jar in {}", lib.display()))
 }
 
-async fn session(stack: &Stack) -> anyhow::Result<scylla::client::session::Session> {
-    Ok(scylla::client::session_builder::SessionBuilder::new()
-        .known_node(stack.cassandra_node())
+async fn session(
+    stack: &Stack,
+    login: &Login,
+) -> Result<scylla::client::session::Session, scylla::errors::NewSessionError> {
+    access::session_builder([stack.cassandra_node()], Some(login))
         .connection_timeout(Duration::from_secs(5))
         .build()
-        .await?)
+        .await
 }
 
-/// A real CQL query.
+/// A real CQL exchange: the admin runs a query, or Cassandra refuses its login, which means it
+/// serves CQL too (before [`set_up`] has created the admin, or with a wrong admin password,
+/// which `set_up` then reports).
 pub async fn probe(stack: &Stack) -> anyhow::Result<()> {
-    session(stack)
-        .await?
-        .query_unpaged("SELECT release_version FROM system.local", &[])
-        .await?;
-    Ok(())
+    match session(stack, &stack.cassandra_admin()).await {
+        Ok(session) => {
+            session
+                .query_unpaged("SELECT release_version FROM system.local", &[])
+                .await?;
+            Ok(())
+        }
+        Err(error) if access::refused_login(&error).is_some() => Ok(()),
+        Err(error) => Err(error.into()),
+    }
 }
 
-/// Creates the schema with its default settings (each statement is idempotent).
-pub async fn apply_schema(stack: &Stack) -> anyhow::Result<()> {
-    let session = session(stack).await?;
-    for statement in cassandra_schema::statements(&cassandra_schema::SchemaSettings::default()) {
-        session
+/// How long the setup waits for the default superuser to exist on a new node, when the admin
+/// is refused too.
+const DEFAULT_SUPERUSER_BOUND: Duration = Duration::from_secs(60);
+
+/// A session as the admin role, creating the role first (as the default superuser) on a node
+/// that does not have it yet.
+async fn admin_session(stack: &Stack) -> anyhow::Result<scylla::client::session::Session> {
+    let admin = stack.cassandra_admin();
+    let default_superuser = Login::new(DEFAULT_SUPERUSER, DEFAULT_SUPERUSER_PASSWORD);
+    let started = std::time::Instant::now();
+    loop {
+        let admin_refused = match session(stack, &admin).await {
+            Ok(session) => return Ok(session),
+            Err(error) => match access::refused_login(&error) {
+                Some(reason) => reason,
+                None => return Err(error).context("connecting to Cassandra as the admin"),
+            },
+        };
+        match session(stack, &default_superuser).await {
+            Ok(session) => {
+                tracing::info!("creating Cassandra's {ADMIN_ROLE} role");
+                session
+                    .query_unpaged(access::create_admin(&admin.password), &[])
+                    .await
+                    .with_context(|| format!("creating the {ADMIN_ROLE} role"))?;
+            }
+            // On a node that has just started, the default superuser may not exist yet.
+            Err(error) if started.elapsed() < DEFAULT_SUPERUSER_BOUND => {
+                tracing::debug!("the default superuser cannot log in yet: {error}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(_) => anyhow::bail!(
+                "Cassandra refused the login of {ADMIN_ROLE} ({admin_refused}), and the default \
+                 superuser is disabled: the admin's password is set when the role is created, \
+                 so set CDC_CASSANDRA_ADMIN_PASSWORD to that password"
+            ),
+        }
+    }
+}
+
+/// Creates the admin role when missing and disables the default superuser, then applies the
+/// schema with its default settings and the roles with their grants. Every step is idempotent;
+/// the consumer's and Grafana's passwords are set to the configured ones when they differ.
+pub async fn set_up(stack: &Stack) -> anyhow::Result<()> {
+    let admin = admin_session(stack).await?;
+    let schema = cassandra_schema::statements(&cassandra_schema::SchemaSettings::default());
+    for statement in &schema {
+        admin
             .query_unpaged(statement.as_str(), &[])
             .await
             .with_context(|| format!("applying {statement}"))?;
+    }
+    let access = access::setup_statements(
+        cassandra_schema::DEFAULT_KEYSPACE,
+        &stack.cassandra_consumer_password,
+        &stack.cassandra_grafana_password,
+    );
+    for statement in access {
+        // A role's password comes last: the error shows the statement up to it.
+        let shown = statement
+            .split(" AND PASSWORD")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        admin
+            .query_unpaged(statement, &[])
+            .await
+            .with_context(|| format!("running `{shown}`"))?;
+    }
+    for login in [stack.cassandra_consumer(), stack.cassandra_grafana()] {
+        let Err(error) = session(stack, &login).await else {
+            continue;
+        };
+        if access::refused_login(&error).is_none() {
+            return Err(error).with_context(|| format!("logging in as {}", login.username));
+        }
+        tracing::info!(
+            "setting the password of Cassandra's {} role",
+            login.username
+        );
+        admin
+            .query_unpaged(access::set_password(&login.username, &login.password), &[])
+            .await
+            .with_context(|| format!("setting the password of {}", login.username))?;
     }
     Ok(())
 }

@@ -135,9 +135,9 @@ pub async fn up(stack: &Stack) -> anyhow::Result<()> {
         .await
         .context("registering the Debezium connector")?;
     Service::Cassandra.wait_ready(stack).await?;
-    Box::pin(cassandra::apply_schema(stack))
+    Box::pin(cassandra::set_up(stack))
         .await
-        .context("applying the CQL schema to Cassandra")?;
+        .context("setting up Cassandra's roles and schema")?;
     tracing::info!("the stack is up; state in {}", stack.state_dir.display());
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! PostgreSQL from Debian's packages, run from a data directory under the state directory with
 //! `wal_level=logical` and password (SCRAM) authentication only.
 
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -79,7 +81,15 @@ fn initialise_cluster(
         data_dir(process).display()
     );
     let password_file = process.dir.join("superuser-password");
-    std::fs::write(&password_file, &stack.pg_superuser_password)?;
+    // Readable by its owner only, from its creation on: it holds the superuser's password.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&password_file)
+        .and_then(|mut file| file.write_all(stack.pg_superuser_password.as_bytes()))
+        .with_context(|| format!("cannot write {}", password_file.display()))?;
     chown_to(&password_file, run_as)?;
     let mut command = Command::new(bin_dir(stack).join("initdb"));
     command

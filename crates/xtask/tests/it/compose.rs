@@ -409,3 +409,162 @@ fn the_runtime_image_needs_no_package_beyond_debian_slim() {
         }
     }
 }
+
+/// The consumer logs in to Cassandra as `cdc_consumer` and Grafana as `grafana`, each with the
+/// password cassandra-init gives that role; nothing logs in as the default superuser.
+#[test]
+fn the_consumer_and_grafana_log_in_to_cassandra_as_roles_of_their_own() {
+    use cassandra_schema::access::{CONSUMER_ROLE, DEFAULT_SUPERUSER, GRAFANA_ROLE};
+    let project = resolved_project(&["offline"]);
+    let services = &project["services"];
+    let init = &services["cassandra-init"]["environment"];
+    let consumer = &services["cdc-consumer"]["environment"];
+    assert_eq!(consumer["CASSANDRA_USERNAME"], CONSUMER_ROLE, "{consumer}");
+    assert_eq!(
+        consumer["CASSANDRA_PASSWORD"], init["CASSANDRA_CONSUMER_PASSWORD"],
+        "the consumer's password is not the one cassandra-init sets"
+    );
+    assert_eq!(
+        services["grafana"]["environment"]["GRAFANA_CASSANDRA_PASSWORD"],
+        init["GRAFANA_CASSANDRA_PASSWORD"],
+        "Grafana's Cassandra password is not the one cassandra-init sets"
+    );
+    for password in ["CASSANDRA_ADMIN_PASSWORD", "CASSANDRA_CONSUMER_PASSWORD"] {
+        assert!(
+            init[password]
+                .as_str()
+                .is_some_and(|value| !value.is_empty()),
+            "cassandra-init gets no {password}: {init}"
+        );
+    }
+
+    let datasources = read("grafana/provisioning/datasources/datasources.yml");
+    let cassandra_source = datasources
+        .split("  - name: ")
+        .find(|source| source.starts_with("Cassandra"))
+        .expect("a Cassandra data source");
+    assert!(
+        cassandra_source.contains(&format!("user: {GRAFANA_ROLE}\n"))
+            && cassandra_source.contains("password: $GRAFANA_CASSANDRA_PASSWORD\n"),
+        "Grafana's Cassandra data source does not log in as {GRAFANA_ROLE} with \
+         $GRAFANA_CASSANDRA_PASSWORD:\n{cassandra_source}"
+    );
+
+    for (name, service) in services.as_object().expect("services") {
+        for (variable, value) in service["environment"].as_object().into_iter().flatten() {
+            assert!(
+                !(variable.contains("USER") && value == DEFAULT_SUPERUSER),
+                "{name} logs in as the default superuser ({variable})"
+            );
+        }
+    }
+}
+
+/// Roles and schema exist before anything logs in: cassandra-init waits for Cassandra to be
+/// healthy, the consumer and Grafana for cassandra-init to succeed. Cassandra's health check
+/// needs no CQL login (no role may log in before cassandra-init has run).
+#[test]
+fn cassandra_init_runs_between_cassandra_and_its_clients() {
+    let project = resolved_project(&[]);
+    let services = &project["services"];
+    assert_eq!(
+        services["cassandra-init"]["depends_on"]["cassandra"]["condition"],
+        "service_healthy"
+    );
+    for client in ["cdc-consumer", "grafana"] {
+        assert_eq!(
+            services[client]["depends_on"]["cassandra-init"]["condition"],
+            "service_completed_successfully",
+            "{client} does not wait for cassandra-init"
+        );
+    }
+    let check = services["cassandra"]["healthcheck"]["test"].to_string();
+    assert!(
+        check.contains("nodetool") && !check.contains("cqlsh"),
+        "Cassandra's health check should not need a CQL login: {check}"
+    );
+}
+
+/// cassandra-init grants exactly what `cargo xtask stack up` grants `crypto_data`, and disables
+/// the default superuser the same way.
+#[test]
+fn cassandra_init_grants_what_the_native_stack_grants() {
+    use cassandra_schema::access;
+    let script = read("docker/cassandra/init.sh");
+    let native = access::setup_statements(cassandra_schema::DEFAULT_KEYSPACE, "c", "g");
+    let grants = |statements: Vec<&str>| -> Vec<String> {
+        statements
+            .into_iter()
+            .map(|statement| statement.trim().trim_end_matches(';').to_owned())
+            .filter(|statement| statement.starts_with("GRANT"))
+            .collect()
+    };
+    assert_eq!(
+        grants(script.lines().collect()),
+        grants(native.iter().map(String::as_str).collect())
+    );
+    assert!(
+        script.contains(&format!("{};", access::disable_default_superuser())),
+        "cassandra-init does not disable the default superuser as the native stack does"
+    );
+    for role in [access::CONSUMER_ROLE, access::GRAFANA_ROLE] {
+        let creation = access::create_login_role(role, "x");
+        let up_to_password = creation.split(" PASSWORD").next().unwrap();
+        assert!(
+            script.contains(up_to_password),
+            "cassandra-init does not create {role} as the native stack does: {up_to_password}"
+        );
+    }
+}
+
+/// docker/cassandra/enable-auth.sh on cassandra.yaml: each auth setting is replaced (in the
+/// one-line form and in 5.0's block form alike), the rest of the file kept, and a second run
+/// changes nothing.
+#[test]
+fn enable_auth_sets_each_auth_setting_once_and_keeps_the_rest() {
+    let yaml = "cluster_name: 'Test Cluster'\n\
+                authenticator:\n  class_name : org.apache.cassandra.auth.AllowAllAuthenticator\n\
+                # MutualTlsAuthenticator can be configured…\n\
+                authorizer: AllowAllAuthorizer\n\
+                role_manager:\n  class_name: CassandraRoleManager\n  parameters:\n    # a comment\n\n\
+                network_authorizer:\n  class_name: AllowAllNetworkAuthorizer\n\
+                roles_validity: 2000ms\n";
+    let path = std::env::temp_dir().join(format!("enable-auth-{}.yaml", std::process::id()));
+    std::fs::write(&path, yaml).unwrap();
+    let run = || {
+        let output = std::process::Command::new("sh")
+            .arg(workspace().join("docker/cassandra/enable-auth.sh"))
+            .env("CASSANDRA_YAML", &path)
+            .output()
+            .expect("cannot run sh");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::read_to_string(&path).unwrap()
+    };
+    let once = run();
+    let twice = run();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(once, twice, "a second run changed the file");
+    for (key, value) in [
+        ("authenticator", "PasswordAuthenticator"),
+        ("authorizer", "CassandraAuthorizer"),
+        ("role_manager", "CassandraRoleManager"),
+    ] {
+        let settings: Vec<&str> = once
+            .lines()
+            .filter(|line| line.starts_with(&format!("{key}:")))
+            .collect();
+        assert_eq!(settings, [format!("{key}: {value}")], "{once}");
+    }
+    assert!(!once.contains("AllowAllAuthenticator"), "{once}");
+    for kept in [
+        "cluster_name: 'Test Cluster'",
+        "network_authorizer:\n  class_name: AllowAllNetworkAuthorizer",
+        "roles_validity: 2000ms",
+    ] {
+        assert!(once.contains(kept), "lost {kept:?}:\n{once}");
+    }
+}

@@ -1,8 +1,13 @@
 //! Tests of the `xtask` binary's behaviour, and of what the stack it sets up promises
-//! (`roles`: login and privileges; `register_connector`: compose's registration job against a
-//! scripted and the real Connect; both on the stack `cargo xtask test` starts).
+//! (`roles` and `cassandra_roles`: PostgreSQL's and Cassandra's logins and privileges; `argv`:
+//! no password on a command line; `register_connector`: compose's registration job against a
+//! scripted and the real Connect; all on the stack `cargo xtask test` starts), and `help`: no
+//! password in `--help`.
 
+mod argv;
+mod cassandra_roles;
 mod compose;
+mod help;
 mod register_connector;
 mod roles;
 

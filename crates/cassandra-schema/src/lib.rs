@@ -13,6 +13,8 @@ pub mod access;
 /// The schema file, with the default keyspace, replication and retention.
 pub const SCHEMA_CQL: &str = include_str!("../../../sql/cassandra/schema.cql");
 
+use std::collections::BTreeMap;
+
 /// The keyspace name the schema file uses.
 pub const DEFAULT_KEYSPACE: &str = "crypto_data";
 
@@ -39,29 +41,151 @@ impl Default for SchemaSettings {
     }
 }
 
-/// The statements that create the schema if missing and then apply `settings` to it; each is
-/// idempotent, so they can run at every start.
+/// The statements that create the schema where it is missing, with `settings`' keyspace,
+/// replication and retention; each is idempotent. An existing keyspace or table is left as it
+/// is (`CREATE … IF NOT EXISTS`): an operator's later changes stand. [`differences`] says how
+/// it differs from `settings`, and [`alterations`] changes it, when asked to.
 pub fn statements(settings: &SchemaSettings) -> Vec<String> {
     let keyspace = &settings.keyspace;
-    let mut statements: Vec<String> = split_statements(SCHEMA_CQL)
+    split_statements(SCHEMA_CQL)
         .into_iter()
         .map(|statement| statement.replace(DEFAULT_KEYSPACE, keyspace))
-        .collect();
-    // CREATE … IF NOT EXISTS leaves an existing keyspace or table as it is, so the settings are
-    // applied with ALTERs, which also take effect when an operator changes them later.
-    statements.push(format!(
-        "ALTER KEYSPACE {keyspace} WITH replication = {}",
-        settings.replication
-    ));
-    statements.push(format!(
-        "ALTER TABLE {keyspace}.ticker_24h WITH default_time_to_live = {}",
-        settings.ticker_retention_secs
-    ));
-    statements.push(format!(
-        "ALTER TABLE {keyspace}.klines WITH default_time_to_live = {}",
-        settings.kline_retention_secs
-    ));
-    statements
+        .map(|statement| {
+            if statement.starts_with("CREATE KEYSPACE") {
+                format!(
+                    "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {}",
+                    settings.replication
+                )
+            } else if let Some(ttl) = retention_of(&statement, settings) {
+                with_default_ttl(&statement, ttl)
+            } else {
+                statement
+            }
+        })
+        .collect()
+}
+
+/// The statements that give an existing keyspace and its tables `settings`' replication and
+/// retention.
+pub fn alterations(settings: &SchemaSettings) -> Vec<String> {
+    let keyspace = &settings.keyspace;
+    vec![
+        format!(
+            "ALTER KEYSPACE {keyspace} WITH replication = {}",
+            settings.replication
+        ),
+        format!(
+            "ALTER TABLE {keyspace}.ticker_24h WITH default_time_to_live = {}",
+            settings.ticker_retention_secs
+        ),
+        format!(
+            "ALTER TABLE {keyspace}.klines WITH default_time_to_live = {}",
+            settings.kline_retention_secs
+        ),
+    ]
+}
+
+/// The retention a CREATE TABLE statement of the schema gets from `settings`, if it has one.
+fn retention_of(statement: &str, settings: &SchemaSettings) -> Option<u32> {
+    let table = statement
+        .strip_prefix("CREATE TABLE IF NOT EXISTS ")?
+        .split_whitespace()
+        .next()?
+        .rsplit('.')
+        .next()?;
+    match table {
+        "ticker_24h" => Some(settings.ticker_retention_secs),
+        "klines" => Some(settings.kline_retention_secs),
+        _ => None,
+    }
+}
+
+fn with_default_ttl(statement: &str, ttl: u32) -> String {
+    const OPTION: &str = "default_time_to_live = ";
+    match statement.split_once(OPTION) {
+        Some((before, after)) => {
+            let rest = after.trim_start_matches(|c: char| c.is_ascii_digit());
+            format!("{before}{OPTION}{ttl}{rest}")
+        }
+        None => statement.to_owned(),
+    }
+}
+
+/// A keyspace's settings as Cassandra reports them (`system_schema`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveSettings {
+    /// The replication map, e.g. `class` → `org.apache.cassandra.locator.SimpleStrategy`.
+    pub replication: BTreeMap<String, String>,
+    /// Each table's `default_time_to_live`, in seconds.
+    pub table_ttls: BTreeMap<String, i32>,
+}
+
+/// How the live keyspace differs from `settings`, one sentence per setting; empty when it
+/// matches. Replication classes compare by their short name (`SimpleStrategy`).
+pub fn differences(
+    settings: &SchemaSettings,
+    live: &LiveSettings,
+) -> Result<Vec<String>, SchemaError> {
+    let keyspace = &settings.keyspace;
+    let mut found = Vec::new();
+    let wanted = normalized(parse_cql_map(&settings.replication)?);
+    let actual = normalized(live.replication.clone());
+    if wanted != actual {
+        found.push(format!(
+            "keyspace {keyspace} has replication {actual:?}, configured {wanted:?}"
+        ));
+    }
+    for (table, wanted) in [
+        ("ticker_24h", settings.ticker_retention_secs),
+        ("klines", settings.kline_retention_secs),
+    ] {
+        let actual = live.table_ttls.get(table).copied();
+        if actual.map(i64::from) != Some(i64::from(wanted)) {
+            found.push(format!(
+                "table {keyspace}.{table} has default_time_to_live {}, configured {wanted}",
+                actual.map_or_else(|| "(none)".to_owned(), |ttl| ttl.to_string())
+            ));
+        }
+    }
+    Ok(found)
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SchemaError {
+    #[error(
+        "the replication {0:?} is not a CQL map such as {{'class': 'SimpleStrategy', 'replication_factor': 1}}"
+    )]
+    Replication(String),
+}
+
+/// The entries of a flat CQL map literal such as `{'class': 'SimpleStrategy', 'dc1': 3}`, with
+/// quotes removed.
+pub fn parse_cql_map(text: &str) -> Result<BTreeMap<String, String>, SchemaError> {
+    let invalid = || SchemaError::Replication(text.to_owned());
+    let inner = text
+        .trim()
+        .strip_prefix('{')
+        .and_then(|rest| rest.strip_suffix('}'))
+        .ok_or_else(invalid)?;
+    let unquote = |part: &str| part.trim().trim_matches('\'').to_owned();
+    inner
+        .split(',')
+        .filter(|entry| !entry.trim().is_empty())
+        .map(|entry| {
+            let (key, value) = entry.split_once(':').ok_or_else(invalid)?;
+            Ok((unquote(key), unquote(value)))
+        })
+        .collect()
+}
+
+/// Replication class names as their short form, the way CQL accepts them.
+fn normalized(mut map: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    if let Some(class) = map.get_mut("class") {
+        if let Some(short) = class.rsplit('.').next() {
+            *class = short.to_owned();
+        }
+    }
+    map
 }
 
 /// Splits a CQL script into statements: `--` comment lines are dropped and `;` ends a
@@ -125,20 +249,63 @@ mod tests {
                 .iter()
                 .any(|s| s.starts_with("CREATE TABLE IF NOT EXISTS market.klines"))
         );
-        let tail: Vec<&str> = statements
+        assert!(
+            statements[0]
+                .ends_with("WITH replication = {'class': 'NetworkTopologyStrategy', 'dc1': 3}"),
+            "{}",
+            statements[0]
+        );
+        let ticker = statements
             .iter()
-            .rev()
-            .take(3)
-            .rev()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(
-            tail,
-            [
-                "ALTER KEYSPACE market WITH replication = {'class': 'NetworkTopologyStrategy', 'dc1': 3}",
-                "ALTER TABLE market.ticker_24h WITH default_time_to_live = 604800",
-                "ALTER TABLE market.klines WITH default_time_to_live = 86400",
+            .find(|s| s.starts_with("CREATE TABLE IF NOT EXISTS market.ticker_24h"))
+            .unwrap();
+        assert!(
+            ticker.ends_with("default_time_to_live = 604800"),
+            "{ticker}"
+        );
+        assert!(
+            statements.iter().all(|s| !s.starts_with("ALTER")),
+            "creating never alters what exists"
+        );
+    }
+
+    #[test]
+    fn differences_name_each_setting_an_operator_changed() {
+        let settings = SchemaSettings::default();
+        let mut live = LiveSettings {
+            replication: [
+                ("class", "org.apache.cassandra.locator.SimpleStrategy"),
+                ("replication_factor", "1"),
             ]
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect(),
+            table_ttls: [("ticker_24h", 2_592_000), ("klines", 34_560_000)]
+                .into_iter()
+                .map(|(table, ttl)| (table.to_owned(), ttl))
+                .collect(),
+        };
+        assert_eq!(differences(&settings, &live), Ok(vec![]));
+        live.replication
+            .insert("replication_factor".to_owned(), "3".to_owned());
+        live.table_ttls.insert("klines".to_owned(), 86_400);
+        let found = differences(&settings, &live).unwrap();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("replication"), "{found:?}");
+        assert!(
+            found[1]
+                .contains("crypto_data.klines has default_time_to_live 86400, configured 34560000"),
+            "{found:?}"
+        );
+        assert_eq!(
+            differences(
+                &SchemaSettings {
+                    replication: "SimpleStrategy".to_owned(),
+                    ..SchemaSettings::default()
+                },
+                &live
+            ),
+            Err(SchemaError::Replication("SimpleStrategy".to_owned()))
         );
     }
 }

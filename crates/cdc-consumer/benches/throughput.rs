@@ -391,7 +391,7 @@ async fn main() {
     )
     .await
     .expect("connecting to Cassandra as the admin");
-    sink::apply_schema(&admin, &schema)
+    sink::apply_schema(&admin, &schema, sink::ExistingSettings::Apply)
         .await
         .expect("creating the bench keyspace");
     for grant in consumer_grants(KEYSPACE, CONSUMER_ROLE) {

@@ -135,6 +135,11 @@ struct SchemaFlags {
     /// How many days kline rows live in Cassandra.
     #[arg(long, env = "CONSUMER_KLINE_RETENTION_DAYS", default_value_t = 400)]
     kline_retention_days: u32,
+    /// Change an existing keyspace's replication and its tables' retention to the settings
+    /// above. Without it they are left as they are (an operator may have changed them on
+    /// purpose) and each difference is reported.
+    #[arg(long, env = "CASSANDRA_APPLY_SCHEMA_SETTINGS")]
+    apply_settings: bool,
 }
 
 impl SchemaFlags {
@@ -205,11 +210,12 @@ async fn main() -> anyhow::Result<()> {
             pg_url,
         }) => {
             let window = Window {
+                // Resolved against the table's retention once Cassandra is reached.
                 since: since.unwrap_or(chrono::DateTime::UNIX_EPOCH),
                 until: until.unwrap_or_else(|| chrono::Utc::now() + chrono::TimeDelta::days(1)),
                 symbol: symbol.clone(),
             };
-            return verify(&config, table, &window, pg_url).await;
+            return verify(&config, table, window, since.is_none(), pg_url).await;
         }
         None => {}
     }
@@ -273,7 +279,20 @@ async fn schema(config: &Config, flags: &SchemaFlags) -> anyhow::Result<()> {
     let settings = flags.settings(&config.keyspace)?;
     let session =
         sink::open_session(&config.cassandra_nodes, config.cassandra_login().as_ref()).await?;
-    sink::apply_schema(&session, &settings).await?;
+    let existing = if flags.apply_settings {
+        sink::ExistingSettings::Apply
+    } else {
+        sink::ExistingSettings::Keep
+    };
+    let differences = sink::apply_schema(&session, &settings, existing).await?;
+    for difference in &differences {
+        match existing {
+            sink::ExistingSettings::Apply => tracing::info!("changed: {difference}"),
+            sink::ExistingSettings::Keep => tracing::warn!(
+                "{difference}; left as it is (`cdc-consumer schema --apply-settings` changes it)"
+            ),
+        }
+    }
     tracing::info!("the schema of keyspace {} is in place", config.keyspace);
     Ok(())
 }
@@ -300,7 +319,16 @@ fn decode(file: Option<&std::path::Path>, accept_schemaless: bool) -> anyhow::Re
 }
 
 /// Exits non-zero when any difference was found.
-async fn verify(config: &Config, table: &str, window: &Window, pg_url: &str) -> anyhow::Result<()> {
+/// Compares `table` in both stores over `window`. Without an explicit start the window starts
+/// where the table's retention (its `default_time_to_live`) still keeps every row in Cassandra,
+/// with an hour's margin, so rows that expired as intended are not reported missing.
+async fn verify(
+    config: &Config,
+    table: &str,
+    mut window: Window,
+    from_retention: bool,
+    pg_url: &str,
+) -> anyhow::Result<()> {
     let qualified = if table.contains('.') {
         table.to_owned()
     } else {
@@ -315,9 +343,19 @@ async fn verify(config: &Config, table: &str, window: &Window, pg_url: &str) -> 
     let session = sink::open_session(&config.cassandra_nodes, config.cassandra_login().as_ref())
         .await
         .context("connecting to Cassandra")?;
-    let in_postgres = verify::read_postgres(&postgres, mapping, window).await?;
+    if from_retention {
+        let ttl = verify::retention(&session, &config.keyspace, mapping).await?;
+        if let Some(since) = verify::retained_since(chrono::Utc::now(), ttl) {
+            eprintln!(
+                "comparing from {since} (the table keeps rows {ttl} s in Cassandra; \
+                 pass --since to compare older rows)"
+            );
+            window.since = since;
+        }
+    }
+    let in_postgres = verify::read_postgres(&postgres, mapping, &window).await?;
     let in_cassandra =
-        verify::read_cassandra(&session, &config.keyspace, mapping, window, &in_postgres).await?;
+        verify::read_cassandra(&session, &config.keyspace, mapping, &window, &in_postgres).await?;
     let differences = verify::compare(mapping, &in_postgres, &in_cassandra);
     for difference in &differences {
         println!("{difference}");

@@ -88,6 +88,8 @@ pub enum SinkError {
         statement: String,
         source: scylla::errors::ExecutionError,
     },
+    #[error("{0}")]
+    Settings(String),
     #[error("no statements were prepared for table {0}")]
     Unprepared(&'static str),
     #[error("shut down while waiting for Cassandra")]
@@ -171,16 +173,90 @@ pub async fn open_session(nodes: &[String], login: Option<&Login>) -> Result<Ses
         })
 }
 
-/// Creates the schema when missing and applies `schema`'s settings to it. Needs a role that
-/// may create keyspaces and alter tables.
-pub async fn apply_schema(session: &Session, schema: &SchemaSettings) -> Result<(), SinkError> {
-    for statement in cassandra_schema::statements(schema) {
+/// Whether `apply_schema` changes an existing keyspace's settings to the configured ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExistingSettings {
+    /// Report how they differ and leave them: an operator may have changed them on purpose.
+    Keep,
+    /// Alter them to the configured ones.
+    Apply,
+}
+
+/// Creates the schema where it is missing, with `schema`'s settings, and returns how an existing
+/// keyspace's replication and retention differ from them; with [`ExistingSettings::Apply`] it
+/// then alters them. Needs a role that may create keyspaces and alter tables.
+pub async fn apply_schema(
+    session: &Session,
+    schema: &SchemaSettings,
+    existing: ExistingSettings,
+) -> Result<Vec<String>, SinkError> {
+    run_statements(session, cassandra_schema::statements(schema)).await?;
+    let differences = cassandra_schema::differences(schema, &live_settings(session, schema).await?)
+        .map_err(|error| SinkError::Settings(error.to_string()))?;
+    if existing == ExistingSettings::Apply && !differences.is_empty() {
+        run_statements(session, cassandra_schema::alterations(schema)).await?;
+    }
+    Ok(differences)
+}
+
+async fn run_statements(session: &Session, statements: Vec<String>) -> Result<(), SinkError> {
+    for statement in statements {
         session
             .query_unpaged(statement.as_str(), ())
             .await
             .map_err(|source| SinkError::Schema { statement, source })?;
     }
     Ok(())
+}
+
+/// The keyspace's replication and its tables' default TTLs, from `system_schema`.
+async fn live_settings(
+    session: &Session,
+    schema: &SchemaSettings,
+) -> Result<cassandra_schema::LiveSettings, SinkError> {
+    let read = |table: &'static str| {
+        move |source| SinkError::Read {
+            table: table.to_owned(),
+            source,
+        }
+    };
+    let rows_error = |error: &dyn std::fmt::Display| SinkError::Rows {
+        table: "system_schema".to_owned(),
+        reason: error.to_string(),
+    };
+    let (replication,) = session
+        .query_unpaged(
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?",
+            (&schema.keyspace,),
+        )
+        .await
+        .map_err(read("system_schema.keyspaces"))?
+        .into_rows_result()
+        .map_err(|error| rows_error(&error))?
+        .single_row::<(std::collections::BTreeMap<String, String>,)>()
+        .map_err(|error| rows_error(&error))?;
+    let tables = session
+        .query_unpaged(
+            "SELECT table_name, default_time_to_live FROM system_schema.tables \
+             WHERE keyspace_name = ?",
+            (&schema.keyspace,),
+        )
+        .await
+        .map_err(read("system_schema.tables"))?
+        .into_rows_result()
+        .map_err(|error| rows_error(&error))?;
+    let mut table_ttls = std::collections::BTreeMap::new();
+    for row in tables
+        .rows::<(String, i32)>()
+        .map_err(|error| rows_error(&error))?
+    {
+        let (table, ttl) = row.map_err(|error| rows_error(&error))?;
+        table_ttls.insert(table, ttl);
+    }
+    Ok(cassandra_schema::LiveSettings {
+        replication,
+        table_ttls,
+    })
 }
 
 struct TableStatements {

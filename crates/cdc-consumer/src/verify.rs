@@ -171,14 +171,30 @@ pub async fn read_postgres(
             Source::DayOf(from) | Source::MonthOf(from) => epoch_millis_sql(from),
         })
         .collect();
+    // The window's bounds are compared in milliseconds, as Cassandra stores timestamps, so a
+    // row a fraction of a millisecond inside a bound is inside it in both stores. The plain
+    // range around them lets PostgreSQL use the time index.
     let sql = format!(
-        "SELECT {} FROM {} WHERE {time} >= $1 AND {time} < $2 AND ($3::text IS NULL OR symbol = $3)",
+        "SELECT {} FROM {} WHERE {time} >= $1 AND {time} < $2 \
+         AND {millis} >= $4 AND {millis} < $5 AND ($3::text IS NULL OR symbol = $3)",
         select.join(", "),
         table.source_table,
         time = table.time_column,
+        millis = epoch_millis_sql(table.time_column),
     );
+    let widened_since = window.since - chrono::TimeDelta::milliseconds(1);
+    let widened_until = window.until + chrono::TimeDelta::milliseconds(1);
     let rows = client
-        .query(&sql, &[&window.since, &window.until, &window.symbol])
+        .query(
+            &sql,
+            &[
+                &widened_since,
+                &widened_until,
+                &window.symbol,
+                &window.since.timestamp_millis(),
+                &window.until.timestamp_millis(),
+            ],
+        )
         .await?;
     let mut result = Rows::new();
     for row in rows {
@@ -191,6 +207,36 @@ pub async fn read_postgres(
         result.insert(cells[..table.key_len].to_vec(), cells);
     }
     Ok(result)
+}
+
+/// The oldest time whose rows Cassandra still holds in full, given the table's default TTL in
+/// seconds (0: rows never expire, so `None`): an hour younger than the TTL, so that rows expiring
+/// while the comparison runs are not reported missing.
+pub fn retained_since(now: DateTime<Utc>, ttl_secs: i32) -> Option<DateTime<Utc>> {
+    (ttl_secs > 0).then(|| {
+        now - chrono::TimeDelta::seconds(i64::from(ttl_secs)) + chrono::TimeDelta::hours(1)
+    })
+}
+
+/// The table's `default_time_to_live` in seconds, as Cassandra reports it.
+pub async fn retention(
+    session: &Session,
+    keyspace: &str,
+    table: &'static TableMapping,
+) -> Result<i32, VerifyError> {
+    let (ttl,) = session
+        .query_unpaged(
+            "SELECT default_time_to_live FROM system_schema.tables \
+             WHERE keyspace_name = ? AND table_name = ?",
+            (keyspace, table.cql_table),
+        )
+        .await
+        .map_err(cassandra_error)?
+        .into_rows_result()
+        .map_err(cassandra_error)?
+        .single_row::<(i32,)>()
+        .map_err(cassandra_error)?;
+    Ok(ttl)
 }
 
 /// Milliseconds since the epoch, floored as Cassandra's timestamp stores them.
@@ -463,5 +509,17 @@ mod tests {
             ]
         );
         assert!(compare(table, &postgres, &postgres).is_empty());
+    }
+
+    #[test]
+    fn the_default_window_starts_where_cassandra_still_holds_every_row() {
+        let now = DateTime::parse_from_rfc3339("2026-12-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            retained_since(now, 30 * 86_400).map(|since| since.to_rfc3339()),
+            Some("2026-11-01T13:00:00+00:00".to_owned())
+        );
+        assert_eq!(retained_since(now, 0), None, "rows that never expire");
     }
 }

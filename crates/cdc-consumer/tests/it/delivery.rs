@@ -493,11 +493,11 @@ async fn dead_letters_that_cannot_be_published_make_the_consumer_unhealthy_until
         "the poison message was skipped without its dead letter"
     );
 
-    // The whole message was refused for good, so the headers go alone (they point to the
-    // source offset), and they too only once the topic takes them.
+    // Raised while the consumer still tries the whole message, the limit lets it through;
+    // raised once the consumer has given up on that (after 3 refusals), the headers go alone,
+    // pointing to the source offset. Either way, only once the topic takes them.
     set_topic_config(&dead_letter_topic, "max.message.bytes", "1048588").await;
     let dead_letter = first_message(&dead_letter_topic).await;
-    assert_eq!(dead_letter.payload(), None);
     let header = |name: &str| {
         use rdkafka::message::Headers;
         dead_letter.headers().and_then(|headers| {
@@ -509,17 +509,69 @@ async fn dead_letters_that_cannot_be_published_make_the_consumer_unhealthy_until
         })
     };
     assert_eq!(header("dlq.source.offset").as_deref(), Some("0"));
-    assert!(
-        header("dlq.payload").is_some_and(|note| note.starts_with("omitted")),
-        "{:?}",
-        header("dlq.payload")
-    );
+    match dead_letter.payload() {
+        Some(payload) => assert_eq!(payload, poison.as_bytes()),
+        None => assert!(
+            header("dlq.payload").is_some_and(|note| note.starts_with("omitted")),
+            "a dead letter without its payload says so: {:?}",
+            header("dlq.payload")
+        ),
+    }
     eventually(BOUND, "/healthz healthy again", || async {
         health_report(&consumer)
             .await
             .filter(|(status, _)| *status == 200)
     })
     .await;
+    await_committed(
+        &consumer.group,
+        &topic,
+        0,
+        1,
+        BOUND,
+        "the poison message's offset",
+    )
+    .await;
+    assert!(consumer.terminate().success());
+}
+
+/// A poison message too large for the dead-letter topic, whose headers alone fit: the dead letter
+/// goes without the payload (saying so, and where the payload still is), and the stream moves on
+/// without an operator.
+#[tokio::test]
+async fn a_dead_letter_too_large_for_its_topic_goes_without_its_payload() {
+    let pipeline = TestPipeline::start("dead_letter_stripped").await;
+    let (topic, dead_letter_topic) = (pipeline.ticker_topic(), pipeline.dead_letter_topic());
+    set_topic_config(&dead_letter_topic, "max.message.bytes", "1200").await;
+    let consumer = RunningConsumer::start(&pipeline);
+    let poison = "x".repeat(4096);
+    producer()
+        .send(
+            FutureRecord::to(&topic).key("poison").payload(&poison),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("cannot produce the poison message");
+
+    let dead_letter = first_message(&dead_letter_topic).await;
+    assert_eq!(dead_letter.payload(), None, "the payload does not fit");
+    let header = |name: &str| {
+        use rdkafka::message::Headers;
+        dead_letter.headers().and_then(|headers| {
+            headers
+                .iter()
+                .find(|header| header.key == name)
+                .and_then(|header| header.value)
+                .map(|value| String::from_utf8_lossy(value).into_owned())
+        })
+    };
+    assert_eq!(header("dlq.source.topic"), Some(topic.clone()));
+    assert_eq!(header("dlq.source.offset").as_deref(), Some("0"));
+    assert!(
+        header("dlq.payload").is_some_and(|note| note.starts_with("omitted")),
+        "{:?}",
+        header("dlq.payload")
+    );
     await_committed(
         &consumer.group,
         &topic,

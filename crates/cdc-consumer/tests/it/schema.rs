@@ -157,3 +157,94 @@ fn the_consumer_stops_on_a_keyspace_without_the_schema_saying_how_to_create_it()
         "the error should say how to create the schema:\n{stderr}"
     );
 }
+
+/// The keyspace's replication factor and the klines table's TTL, as Cassandra reports them.
+async fn live_settings(
+    session: &scylla::client::session::Session,
+    keyspace: &str,
+) -> (String, i32) {
+    let (replication,): (std::collections::BTreeMap<String, String>,) = session
+        .query_unpaged(
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?",
+            (keyspace,),
+        )
+        .await
+        .expect("cannot read the keyspace")
+        .into_rows_result()
+        .expect("not rows")
+        .single_row()
+        .expect("the keyspace does not exist");
+    let (ttl,): (i32,) = session
+        .query_unpaged(
+            "SELECT default_time_to_live FROM system_schema.tables \
+             WHERE keyspace_name = ? AND table_name = 'klines'",
+            (keyspace,),
+        )
+        .await
+        .expect("cannot read the table")
+        .into_rows_result()
+        .expect("not rows")
+        .single_row()
+        .expect("the table does not exist");
+    (
+        replication
+            .get("replication_factor")
+            .cloned()
+            .unwrap_or_default(),
+        ttl,
+    )
+}
+
+#[tokio::test]
+async fn an_operators_replication_and_retention_stand_and_are_reported_unless_applied() {
+    let stack = StackEnvironment::from_env();
+    let keyspace = unique_name("operator_settings");
+    let run = |extra: &[&str]| {
+        let arguments: Vec<&str> = ["schema"].iter().chain(extra).copied().collect();
+        run_consumer(
+            &arguments,
+            Some(&stack.cassandra_admin),
+            &[("CASSANDRA_KEYSPACE", keyspace.as_str())],
+        )
+    };
+    let (status, stderr) = run(&[]);
+    assert!(status.success(), "cdc-consumer schema failed:\n{stderr}");
+    let admin = stack_fixtures::cassandra::session(&stack, &stack.cassandra_admin)
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}"));
+    for change in [
+        format!(
+            "ALTER KEYSPACE {keyspace} WITH replication = \
+             {{'class': 'SimpleStrategy', 'replication_factor': 2}}"
+        ),
+        format!("ALTER TABLE {keyspace}.klines WITH default_time_to_live = 86400"),
+    ] {
+        admin
+            .query_unpaged(change, ())
+            .await
+            .expect("the operator's change");
+    }
+
+    let (status, stderr) = run(&[]);
+    assert!(status.success(), "cdc-consumer schema failed:\n{stderr}");
+    assert_eq!(
+        live_settings(&admin, &keyspace).await,
+        ("2".to_owned(), 86_400),
+        "the operator's settings changed"
+    );
+    assert!(
+        stderr.contains(&format!("keyspace {keyspace} has replication"))
+            && stderr.contains("klines has default_time_to_live 86400, configured 34560000")
+            && stderr.contains("left as it is"),
+        "each difference should be reported:\n{stderr}"
+    );
+
+    let (status, stderr) = run(&["--apply-settings"]);
+    assert!(status.success(), "cdc-consumer schema failed:\n{stderr}");
+    assert_eq!(
+        live_settings(&admin, &keyspace).await,
+        ("1".to_owned(), 400 * 86_400),
+        "--apply-settings applies the configured settings"
+    );
+    drop_keyspace(&stack, &keyspace).await;
+}

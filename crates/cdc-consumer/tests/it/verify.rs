@@ -121,3 +121,98 @@ async fn verify_finds_no_difference_after_a_busy_stream_and_names_a_tampered_val
 
     assert!(consumer.terminate().success());
 }
+
+/// A row older than the table's retention may be gone from Cassandra (its TTL expired, as
+/// intended): `verify` without `--since` does not report it; asked to look that far back, it
+/// does.
+#[tokio::test]
+async fn verify_leaves_out_rows_past_the_retention_unless_asked() {
+    let pipeline = TestPipeline::start("verify_retention").await;
+    let symbol = "ADAUSDT";
+    let consumer = RunningConsumer::start(&pipeline);
+    let postgres = pipeline.database().ingester().await;
+    postgres
+        .execute(
+            "INSERT INTO ticker_24h (symbol, last_price, close_time)
+             SELECT $1, n, now() - n * INTERVAL '20 days' FROM generate_series(1, 2) AS n",
+            &[&symbol],
+        )
+        .await
+        .expect("insert failed");
+    let session = cassandra().await;
+    let in_cassandra = || async {
+        session
+            .query_unpaged(
+                format!(
+                    "SELECT close_time, id FROM {}.ticker_24h WHERE symbol = ? ALLOW FILTERING",
+                    pipeline.keyspace()
+                ),
+                (symbol,),
+            )
+            .await
+            .ok()?
+            .into_rows_result()
+            .ok()?
+            .rows::<(scylla::value::CqlTimestamp, i64)>()
+            .ok()?
+            .collect::<Result<Vec<_>, _>>()
+            .ok()
+            .filter(|rows| rows.len() == 2)
+    };
+    let rows = eventually(
+        Duration::from_secs(60),
+        "both rows in Cassandra",
+        in_cassandra,
+    )
+    .await;
+    // The 40-day-old row, as its 30-day TTL would have it: gone (deleted above every write time
+    // the pipeline uses).
+    let (oldest_close, oldest_id) = rows
+        .iter()
+        .min_by_key(|(close_time, _)| close_time.0)
+        .copied()
+        .expect("two rows");
+    let day = scylla::value::CqlDate(
+        (1u32 << 31) + u32::try_from(oldest_close.0.div_euclid(86_400_000)).expect("a day"),
+    );
+    session
+        .query_unpaged(
+            format!(
+                "DELETE FROM {}.ticker_24h USING TIMESTAMP 4611686018427387904 \
+                 WHERE symbol = ? AND day = ? AND close_time = ? AND id = ?",
+                pipeline.keyspace()
+            ),
+            (symbol, day, oldest_close, oldest_id),
+        )
+        .await
+        .expect("cannot remove the expired row");
+
+    let verify_from = |since: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cdc-consumer"));
+        command
+            .args(["verify", "--table", "ticker_24h", "--symbol", symbol])
+            .envs(pipeline.consumer_environment());
+        if let Some(since) = since {
+            command.args(["--since", since]);
+        }
+        command.output().expect("cannot run cdc-consumer verify")
+    };
+    let within_retention = verify_from(None);
+    assert!(
+        within_retention.status.success(),
+        "{}",
+        stdout(&within_retention)
+    );
+    assert_eq!(
+        stdout(&within_retention).trim(),
+        "1 rows compared, 0 differences"
+    );
+    let all_time = verify_from(Some("1970-01-01T00:00:00Z"));
+    assert!(!all_time.status.success(), "{}", stdout(&all_time));
+    assert!(
+        stdout(&all_time).contains("missing in Cassandra"),
+        "{}",
+        stdout(&all_time)
+    );
+    assert!(consumer.terminate().success());
+}

@@ -32,7 +32,7 @@ pub fn classify(error: &Error) -> Disposition {
     }
 }
 
-/// Exponential backoff with full jitter, capped.
+/// How many attempts, and the backoff between them (exponential with full jitter, capped).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in total, the first included.
@@ -55,15 +55,10 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The pause after failed attempt number `failures` (1 for the first failure), given a
-    /// uniform random draw in [0, 1). Full jitter — anywhere between zero and the exponential
-    /// ceiling — spreads out clients that failed together, so they do not retry in lockstep.
+    /// uniform random draw in [0, 1): the workspace's one backoff policy (full jitter, see the
+    /// `backoff` crate).
     pub fn backoff(&self, failures: u32, random_unit: f64) -> Duration {
-        let doublings = failures.saturating_sub(1).min(31);
-        let ceiling = self
-            .base_delay
-            .saturating_mul(1 << doublings)
-            .min(self.max_delay);
-        ceiling.mul_f64(random_unit.clamp(0.0, 1.0))
+        backoff::Backoff::new(self.base_delay, self.max_delay).delay(failures, random_unit)
     }
 }
 

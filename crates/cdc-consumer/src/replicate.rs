@@ -30,6 +30,11 @@ use crate::sink::{CassandraSink, Failure, SinkError};
 /// case what looks permanent was a schema change racing the consumer.
 pub const PERMANENT_FAILURE_ATTEMPTS: u32 = 3;
 
+/// Between attempts at a write or a dead letter: short at first (a Cassandra timeout often
+/// passes at once), never longer than 5 s (an outage's end is noticed soon).
+const RETRY_BACKOFF: backoff::Backoff =
+    backoff::Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
+
 /// What a consumed message needs done.
 pub enum Job {
     /// Make Cassandra reflect one change.
@@ -222,7 +227,8 @@ impl Replicator {
         sent
     }
 
-    /// Retries `attempt` with capped exponential backoff. Returns `Ok` once it succeeds,
+    /// Retries `attempt` with the workspace's backoff (exponential with full jitter, from 50 ms
+    /// up to 5 s), so that the lanes do not retry in lockstep. Returns `Ok` once it succeeds,
     /// `Err(Some(error))` once it has failed permanently (as `classify` says)
     /// [`PERMANENT_FAILURE_ATTEMPTS`] times, and `Err(None)` when `stop` is cancelled first.
     /// Transient failures are retried without limit. Reports unhealthy while it fails, and
@@ -239,11 +245,10 @@ impl Replicator {
         Fut: Future<Output = Result<(), E>>,
         E: std::fmt::Display,
     {
-        let mut delay = Duration::from_millis(50);
         let mut failures: u32 = 0;
         let mut permanent_failures: u32 = 0;
         let result = loop {
-            match attempt().await {
+            let delay = match attempt().await {
                 Ok(()) => {
                     if failures > 0 {
                         tracing::info!("{action} recovered after {failures} failed attempts");
@@ -252,6 +257,7 @@ impl Replicator {
                 }
                 Err(error) => {
                     failures += 1;
+                    let delay = RETRY_BACKOFF.jittered(failures);
                     if classify(&error) == Failure::Permanent {
                         permanent_failures += 1;
                         if permanent_failures >= PERMANENT_FAILURE_ATTEMPTS {
@@ -280,13 +286,13 @@ impl Replicator {
                         .retries
                         .get_or_create(&labels)
                         .inc();
+                    delay
                 }
-            }
+            };
             tokio::select! {
                 _ = stop.cancelled() => break Err(None),
                 _ = tokio::time::sleep(delay) => {}
             }
-            delay = (delay * 2).min(Duration::from_secs(5));
         };
         if failures > 0 {
             // The problem this loop reported is over, whether it succeeded, gave up or stopped.

@@ -293,18 +293,23 @@ impl CassandraSink {
         keyspace: &str,
         shutdown: &CancellationToken,
     ) -> Result<Self, SinkError> {
-        let mut delay = Duration::from_millis(200);
+        let backoff = backoff::Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+        let mut failures = 0;
         loop {
-            match Self::try_connect(nodes, login, keyspace).await {
+            let delay = match Self::try_connect(nodes, login, keyspace).await {
                 Ok(sink) => return Ok(sink),
                 Err(error) if error.is_fatal() => return Err(error),
-                Err(error) => tracing::warn!("Cassandra not ready, retrying in {delay:?}: {error}"),
-            }
+                Err(error) => {
+                    failures += 1;
+                    let delay = backoff.jittered(failures);
+                    tracing::warn!("Cassandra not ready, retrying in {delay:?}: {error}");
+                    delay
+                }
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => return Err(SinkError::Cancelled),
                 _ = tokio::time::sleep(delay) => {}
             }
-            delay = (delay * 2).min(Duration::from_secs(10));
         }
     }
 

@@ -20,7 +20,8 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let started = Instant::now();
-    let mut delay = Duration::from_millis(100);
+    let backoff = backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+    let mut failures = 0;
     loop {
         let last_error = match tokio::time::timeout(Duration::from_secs(10), probe()).await {
             Ok(Ok(())) => {
@@ -46,7 +47,7 @@ where
                 process.log_tail(40)
             );
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
+        failures += 1;
+        tokio::time::sleep(backoff.jittered(failures)).await;
     }
 }

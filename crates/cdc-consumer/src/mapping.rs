@@ -16,8 +16,13 @@ pub enum Source {
     Copy(CqlType),
     /// The UTC day of the named timestamp column: a partition bucket.
     DayOf(&'static str),
-    /// The first day of the UTC month of the named timestamp column: a partition bucket.
-    MonthOf(&'static str),
+    /// A kline's partition bucket, named by its first day: the UTC month of the `time` column,
+    /// or its UTC day when the `interval` column is shorter than a minute (a month of 1s klines
+    /// would be 2.6 million rows in one partition; a day is 86,400).
+    KlineBucket {
+        time: &'static str,
+        interval: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +115,10 @@ pub static TABLES: [TableMapping; 2] = [
             copy("interval", CqlType::Text),
             Column {
                 name: "month",
-                source: Source::MonthOf("open_time"),
+                source: Source::KlineBucket {
+                    time: "open_time",
+                    interval: "interval",
+                },
             },
             copy("open_time", CqlType::Timestamp),
             decimal("open_price"),
@@ -316,7 +324,19 @@ fn column_value(column: &Column, row: &Row) -> Result<Option<CqlValue>, String> 
             (column.name, |v| timestamp(v).map(CqlValue::Timestamp))
         }
         Source::DayOf(from) => (from, |v| day_of(v).map(CqlValue::Date)),
-        Source::MonthOf(from) => (from, |v| month_of(v).map(CqlValue::Date)),
+        Source::KlineBucket { time, interval } => {
+            let interval = match row.get(interval) {
+                Some(Value::String(interval)) => interval.as_str(),
+                other => return Err(format!("{interval} is {other:?}, not an interval name")),
+            };
+            return match row.get(time) {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => {
+                    let at = utc(value)?;
+                    Ok(Some(CqlValue::Date(cql_date(kline_bucket(interval, at)?))))
+                }
+            };
+        }
     };
     match row.get(source_column) {
         // A column the row does not have (yet) is written as null rather than invented.
@@ -389,12 +409,16 @@ fn day_of(value: &Value) -> Result<CqlDate, String> {
     Ok(cql_date(utc(value)?.date_naive()))
 }
 
-fn month_of(value: &Value) -> Result<CqlDate, String> {
-    let day = utc(value)?.date_naive();
-    let first = day
-        .with_day(1)
-        .ok_or_else(|| format!("no first day of the month of {day}"))?;
-    Ok(cql_date(first))
+/// The first day of the partition bucket of a kline of `interval` opening `at`: its UTC day for
+/// intervals shorter than a minute (Binance's only one is `1s`), else its UTC month. The largest
+/// partitions are so a day of 1s klines (86,400 rows) and a 31-day month of 1m klines (44,640).
+pub fn kline_bucket(interval: &str, at: DateTime<Utc>) -> Result<NaiveDate, String> {
+    let day = at.date_naive();
+    if interval.ends_with('s') {
+        return Ok(day);
+    }
+    day.with_day(1)
+        .ok_or_else(|| format!("no first day of the month of {day}"))
 }
 
 /// CQL dates count days from 2^31 days before the epoch, so that all are unsigned.
@@ -663,5 +687,21 @@ mod tests {
             at(Some(i64::MAX)).is_err(),
             "an overflow is an error, not a wrap"
         );
+    }
+
+    #[test]
+    fn kline_buckets_follow_the_interval() {
+        let at = DateTime::parse_from_rfc3339("2025-11-09T12:34:56Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let date = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+        assert_eq!(kline_bucket("1s", at), Ok(date("2025-11-09")));
+        for interval in ["1m", "15m", "1h", "1d", "1w", "1M"] {
+            assert_eq!(
+                kline_bucket(interval, at),
+                Ok(date("2025-11-01")),
+                "{interval}"
+            );
+        }
     }
 }

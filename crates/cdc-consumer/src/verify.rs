@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use debezium::ExactDecimal;
 use futures::TryStreamExt;
 use scylla::client::session::Session;
@@ -168,7 +168,7 @@ pub async fn read_postgres(
             Source::Copy(CqlType::Text | CqlType::Decimal) => format!("{}::text", column.name),
             Source::Copy(CqlType::BigInt) => column.name.to_owned(),
             Source::Copy(CqlType::Timestamp) => epoch_millis_sql(column.name),
-            Source::DayOf(from) | Source::MonthOf(from) => epoch_millis_sql(from),
+            Source::DayOf(from) | Source::KlineBucket { time: from, .. } => epoch_millis_sql(from),
         })
         .collect();
     // The window's bounds are compared in milliseconds, as Cassandra stores timestamps, so a
@@ -271,26 +271,21 @@ fn postgres_cell(
         Source::DayOf(_) => row
             .try_get::<_, Option<i64>>(index)?
             .map(|millis| Cell::Date(millis.div_euclid(86_400_000))),
-        Source::MonthOf(_) => {
+        Source::KlineBucket { interval, .. } => {
             let millis = row.try_get::<_, Option<i64>>(index)?;
+            let interval: String = row.try_get(interval)?;
             millis
                 .map(|millis| {
-                    first_of_month(millis)
-                        .ok_or_else(|| bad(format!("{millis} ms is out of range")))
+                    DateTime::from_timestamp_millis(millis)
+                        .ok_or_else(|| format!("{millis} ms is out of range"))
+                        .and_then(|at| crate::mapping::kline_bucket(&interval, at))
+                        .map(|day| Cell::Date((day - DateTime::UNIX_EPOCH.date_naive()).num_days()))
+                        .map_err(bad)
                 })
                 .transpose()?
         }
     };
     Ok(cell.unwrap_or(Cell::Null))
-}
-
-fn first_of_month(millis: i64) -> Option<Cell> {
-    let day = DateTime::from_timestamp_millis(millis)?
-        .date_naive()
-        .with_day(1)?;
-    Some(Cell::Date(
-        (day - DateTime::UNIX_EPOCH.date_naive()).num_days(),
-    ))
 }
 
 /// `-001.500` → `-1.5`; `0.000` → `0`. `None` when `text` is not a plain decimal.
@@ -404,7 +399,10 @@ async fn cassandra_partitions(
         let bucket_overlaps = partition_columns.iter().zip(&cells).all(|(column, cell)| {
             match (column.source, cell) {
                 (Source::DayOf(_), Cell::Date(day)) => (first_day..=last_day).contains(day),
-                (Source::MonthOf(_), Cell::Date(day)) => *day <= last_day && *day + 31 > first_day,
+                // A bucket is a day or a month: at most 31 days from its first.
+                (Source::KlineBucket { .. }, Cell::Date(day)) => {
+                    *day <= last_day && *day + 31 > first_day
+                }
                 _ => true,
             }
         });

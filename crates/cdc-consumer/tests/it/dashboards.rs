@@ -210,6 +210,23 @@ async fn resolve_variables<'a>(
             .map(|row| row.get(0))
             .collect();
         assert!(!values.is_empty(), "{place}: no values\n{sql}");
+        if name == "kline_buckets" {
+            // 1s candles are bucketed by day, every other interval by month.
+            let for_seconds = sql.replace("'1m'", "'1s'");
+            let days: Vec<String> = grafana
+                .query(for_seconds.as_str(), &[])
+                .await
+                .unwrap_or_else(|error| panic!("{place}: PostgreSQL refused it: {error}"))
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            let span = filling.window.to.date_naive() - filling.window.from.date_naive();
+            assert_eq!(
+                days.len(),
+                usize::try_from(span.num_days() + 1).expect("a span"),
+                "{place}: one bucket per UTC day for 1s candles: {days:?}"
+            );
+        }
         let values = match name.as_str() {
             "symbol" => {
                 assert!(

@@ -216,3 +216,80 @@ async fn verify_leaves_out_rows_past_the_retention_unless_asked() {
     );
     assert!(consumer.terminate().success());
 }
+
+/// 1s candles land in day buckets and 1m candles in month buckets, and `verify --table klines`
+/// finds both where they belong.
+#[tokio::test]
+async fn kline_buckets_follow_the_interval_end_to_end() {
+    let pipeline = TestPipeline::start("kline_buckets").await;
+    let symbol = "DOTUSDT";
+    let consumer = RunningConsumer::start(&pipeline);
+    let postgres = pipeline.database().ingester().await;
+    postgres
+        .execute(
+            "INSERT INTO klines (symbol, interval, open_time, open_price, high_price, low_price,
+                                 close_price, volume, close_time, quote_volume, trade_count,
+                                 taker_buy_base_volume, taker_buy_quote_volume)
+             SELECT $1, interval, open_time, 1, 2, 0.5, 1.5, 10, open_time + length - INTERVAL '1 millisecond',
+                    15, 3, 5, 7.5
+             FROM (SELECT '1s', INTERVAL '1 second',
+                          TIMESTAMPTZ '2025-11-09 23:59:58+00' + n * INTERVAL '1 second'
+                   FROM generate_series(0, 3) AS n
+                   UNION ALL
+                   SELECT '1m', INTERVAL '1 minute',
+                          TIMESTAMPTZ '2025-11-30 23:58:00+00' + n * INTERVAL '1 minute'
+                   FROM generate_series(0, 3) AS n) AS seeded(interval, length, open_time)",
+            &[&symbol],
+        )
+        .await
+        .expect("insert failed");
+    let session = cassandra().await;
+    let count = |bucket: &'static str, interval: &'static str| {
+        let (session, keyspace) = (&session, pipeline.keyspace());
+        async move {
+            session
+                .query_unpaged(
+                    format!(
+                        "SELECT COUNT(*) FROM {keyspace}.klines \
+                         WHERE symbol = ? AND interval = ? AND month = '{bucket}'"
+                    ),
+                    (symbol, interval),
+                )
+                .await
+                .ok()?
+                .into_rows_result()
+                .ok()?
+                .single_row::<(i64,)>()
+                .ok()
+                .map(|(count,)| count)
+        }
+    };
+    eventually(
+        Duration::from_secs(60),
+        "the candles in their buckets",
+        || async {
+            let buckets = (
+                count("2025-11-09", "1s").await,
+                count("2025-11-10", "1s").await,
+                count("2025-11-01", "1m").await,
+                count("2025-12-01", "1m").await,
+            );
+            (buckets == (Some(2), Some(2), Some(2), Some(2))).then_some(())
+        },
+    )
+    .await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cdc-consumer"))
+        .args(["verify", "--table", "klines", "--symbol", symbol])
+        .args([
+            "--since",
+            "2025-11-01T00:00:00Z",
+            "--until",
+            "2025-12-02T00:00:00Z",
+        ])
+        .envs(pipeline.consumer_environment())
+        .output()
+        .expect("cannot run cdc-consumer verify");
+    assert!(output.status.success(), "{}", stdout(&output));
+    assert_eq!(stdout(&output).trim(), "8 rows compared, 0 differences");
+    assert!(consumer.terminate().success());
+}

@@ -303,7 +303,14 @@ async fn a_change_cassandra_always_rejects_is_dead_lettered_and_the_stream_moves
     let replay = format!("{}.replay", pipeline.name());
     produce_in_order(&replay, &changes).await;
     let dead_letters_before = end_offset(&pipeline.dead_letter_topic(), 0);
-    let _consumer = consume_all(&pipeline, &replay).await;
+    let consumer = consume_all(&pipeline, &replay).await;
+    // The write loop that failed reported it while it ran; it has ended, so /healthz is clear.
+    crate::await_health(
+        &consumer,
+        200,
+        "/healthz healthy once the rejected write is dead-lettered",
+    )
+    .await;
 
     assert_eq!(
         end_offset(&pipeline.dead_letter_topic(), 0),

@@ -14,6 +14,7 @@
 //! truncate are skipped (so no older row recreates a partition).
 
 use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -267,9 +268,41 @@ struct TableStatements {
 }
 
 /// The write time of each table's latest truncate, and when they were last read from Cassandra.
+/// Read by every write, so the read path takes no exclusive lock and never waits for a re-read.
 struct Truncations {
-    write_times: HashMap<String, i64>,
-    read_at: Instant,
+    write_times: RwLock<HashMap<String, i64>>,
+    /// Held by the one write that re-reads them; the others go on with what is known.
+    read_at: Mutex<Instant>,
+}
+
+impl Truncations {
+    fn new(write_times: HashMap<String, i64>) -> Self {
+        Self {
+            write_times: RwLock::new(write_times),
+            read_at: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Keeps the later of what is known and `write_times`, table by table.
+    fn merge(&self, write_times: impl IntoIterator<Item = (String, i64)>) {
+        let mut known = self
+            .write_times
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (table, write_time) in write_times {
+            let latest = known.entry(table).or_insert(write_time);
+            *latest = (*latest).max(write_time);
+        }
+    }
+
+    fn latest(&self, table: &str) -> i64 {
+        self.write_times
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(table)
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 /// How long another consumer's truncate may go unseen by this one (see [`CassandraSink`]).
@@ -280,7 +313,7 @@ pub struct CassandraSink {
     keyspace: String,
     statements: HashMap<&'static str, TableStatements>,
     record_truncation: PreparedStatement,
-    truncations: Mutex<Truncations>,
+    truncations: Truncations,
 }
 
 impl CassandraSink {
@@ -346,10 +379,7 @@ impl CassandraSink {
             keyspace: keyspace.to_owned(),
             statements,
             record_truncation,
-            truncations: Mutex::new(Truncations {
-                write_times,
-                read_at: Instant::now(),
-            }),
+            truncations: Truncations::new(write_times),
         })
     }
 
@@ -407,14 +437,8 @@ impl CassandraSink {
             )
             .await
             .map_err(write_error)?;
-        {
-            let mut truncations = self.truncations.lock().await;
-            let latest = truncations
-                .write_times
-                .entry(table.cql_table.to_owned())
-                .or_insert(write_time);
-            *latest = (*latest).max(write_time);
-        }
+        self.truncations
+            .merge([(table.cql_table.to_owned(), write_time)]);
         let partition_key: Vec<&str> = table.columns[..table.partition_key_len]
             .iter()
             .map(|column| column.name)
@@ -464,20 +488,16 @@ impl CassandraSink {
     /// applied is seen too. A failed re-read keeps what is known: the write that follows will
     /// meet the same outage and be retried.
     async fn truncated_at(&self, table: &str) -> i64 {
-        let mut truncations = self.truncations.lock().await;
-        if truncations.read_at.elapsed() >= TRUNCATIONS_REFRESH {
-            truncations.read_at = Instant::now();
-            match read_truncations(&self.session, &self.keyspace).await {
-                Ok(write_times) => {
-                    for (name, write_time) in write_times {
-                        let latest = truncations.write_times.entry(name).or_insert(write_time);
-                        *latest = (*latest).max(write_time);
-                    }
+        if let Ok(mut read_at) = self.truncations.read_at.try_lock() {
+            if read_at.elapsed() >= TRUNCATIONS_REFRESH {
+                *read_at = Instant::now();
+                match read_truncations(&self.session, &self.keyspace).await {
+                    Ok(write_times) => self.truncations.merge(write_times),
+                    Err(error) => tracing::debug!("cannot re-read the truncations: {error}"),
                 }
-                Err(error) => tracing::debug!("cannot re-read the truncations: {error}"),
             }
         }
-        truncations.write_times.get(table).copied().unwrap_or(0)
+        self.truncations.latest(table)
     }
 }
 

@@ -30,7 +30,10 @@ use service::Health;
 
 use crate::lanes::{Dispatched, Execute, Lanes, OffsetStore, Progress};
 use crate::mapping::{plan_writes, write_time};
-use crate::metrics::{ConsumerMetrics, EventLabels, PartitionLabels};
+use crate::metrics::{
+    ConsumerMetrics, EventLabels, PartitionLabels, STAGE_COMMIT_TO_DEBEZIUM,
+    STAGE_DEBEZIUM_TO_KAFKA, STAGE_KAFKA_TO_CONSUMER,
+};
 use crate::ordering::{TopicPartition, lane_for};
 use crate::replicate::{Job, Observability, Replicator};
 use crate::sink::CassandraSink;
@@ -441,6 +444,18 @@ fn plan_job(
             return Some(Job::DeadLetter { message, reason });
         }
     };
+    let committed_us = event
+        .source
+        .ts_us
+        .unwrap_or(event.source.ts_ms.saturating_mul(1000));
+    for (stage, seconds) in arrival_stages(
+        committed_us,
+        event.ts_ms,
+        message.timestamp().to_millis(),
+        now_us(),
+    ) {
+        metrics.stage(stage, seconds);
+    }
     let planned = plan_writes(&event).and_then(|writes| {
         // A logical decoding message writes nothing, so it needs no write time.
         let write_time = if writes.is_empty() {
@@ -462,10 +477,79 @@ fn plan_job(
         write_time,
         table: event.source.qualified_table(),
         op: event.op.code(),
-        committed_us: event
-            .source
-            .ts_us
-            .unwrap_or(event.source.ts_ms.saturating_mul(1000)),
+        committed_us,
         message,
+        received_at: std::time::Instant::now(),
     })
+}
+
+/// The stages a change went through before this consumer received it, in seconds: commit →
+/// Debezium (`ts_ms`), Debezium → the Kafka record's timestamp, and that → `now_us`. A stage
+/// whose times are missing is left out. Pure.
+fn arrival_stages(
+    committed_us: i64,
+    debezium_ms: Option<i64>,
+    record_ms: Option<i64>,
+    now_us: i64,
+) -> Vec<(&'static str, f64)> {
+    let seconds = |from_us: i64, to_us: i64| to_us.saturating_sub(from_us) as f64 / 1e6;
+    let mut stages = Vec::with_capacity(3);
+    if let Some(debezium_ms) = debezium_ms {
+        stages.push((
+            STAGE_COMMIT_TO_DEBEZIUM,
+            seconds(committed_us, debezium_ms.saturating_mul(1000)),
+        ));
+        if let Some(record_ms) = record_ms {
+            stages.push((
+                STAGE_DEBEZIUM_TO_KAFKA,
+                seconds(
+                    debezium_ms.saturating_mul(1000),
+                    record_ms.saturating_mul(1000),
+                ),
+            ));
+        }
+    }
+    if let Some(record_ms) = record_ms {
+        stages.push((
+            STAGE_KAFKA_TO_CONSUMER,
+            seconds(record_ms.saturating_mul(1000), now_us),
+        ));
+    }
+    stages
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrival_stages_split_the_time_before_the_consumer() {
+        let committed_us = 1_000_000_000;
+        let stages = arrival_stages(
+            committed_us,
+            Some(1_000_005),
+            Some(1_000_012),
+            1_000_020_000,
+        );
+        assert_eq!(
+            stages,
+            [
+                (STAGE_COMMIT_TO_DEBEZIUM, 0.005),
+                (STAGE_DEBEZIUM_TO_KAFKA, 0.007),
+                (STAGE_KAFKA_TO_CONSUMER, 0.008),
+            ]
+        );
+        assert_eq!(
+            arrival_stages(committed_us, None, Some(1_000_012), 1_000_020_000),
+            [(STAGE_KAFKA_TO_CONSUMER, 0.008)]
+        );
+    }
 }

@@ -32,6 +32,33 @@ pub const RETRY_DEAD_LETTER_PUBLISH: &str = "dead_letter_publish";
 /// Every `action` the consumer retries.
 pub const RETRY_ACTIONS: [&str; 2] = [RETRY_CASSANDRA_WRITE, RETRY_DEAD_LETTER_PUBLISH];
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabels {
+    pub stage: &'static str,
+}
+
+/// From the PostgreSQL commit until Debezium read the change (envelope `ts_ms` − `source.ts_us`).
+pub const STAGE_COMMIT_TO_DEBEZIUM: &str = "commit_to_debezium";
+/// From Debezium until the record was produced to Kafka (the record's timestamp − `ts_ms`).
+pub const STAGE_DEBEZIUM_TO_KAFKA: &str = "debezium_to_kafka";
+/// From the record's timestamp until this consumer received it.
+pub const STAGE_KAFKA_TO_CONSUMER: &str = "kafka_to_consumer";
+/// From receipt until the change's first Cassandra write started: decoding and waiting for its
+/// lane.
+pub const STAGE_QUEUED: &str = "queued";
+/// The change's Cassandra writes, until acknowledged (retries included).
+pub const STAGE_CASSANDRA: &str = "cassandra";
+/// The stages, in pipeline order: together they make up the end-to-end latency.
+pub const STAGES: [&str; 5] = [
+    STAGE_COMMIT_TO_DEBEZIUM,
+    STAGE_DEBEZIUM_TO_KAFKA,
+    STAGE_KAFKA_TO_CONSUMER,
+    STAGE_QUEUED,
+    STAGE_CASSANDRA,
+];
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
 /// Upper bounds of the end-to-end latency histogram, in seconds.
 const END_TO_END_BUCKETS: [f64; 24] = [
     0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.075, 0.1,
@@ -48,6 +75,8 @@ pub struct ConsumerMetrics {
     pub cassandra_write_seconds: Histogram,
     /// From the commit in PostgreSQL to the acknowledged Cassandra write, in seconds.
     pub end_to_end_seconds: Histogram,
+    /// The end-to-end latency by stage (see [`STAGES`]), in seconds.
+    pub stage_seconds: HistogramFamily<StageLabels>,
     /// Messages not yet consumed, per partition, as librdkafka's statistics report it.
     pub lag: Family<PartitionLabels, Gauge>,
     /// Changes being written to Cassandra now (at most one per lane).
@@ -62,8 +91,8 @@ impl ConsumerMetrics {
             retries: Family::default(),
             // 100 µs … ~3.3 s
             cassandra_write_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
-            // Fine around the targets (p50 ≤ 50 ms, p99 ≤ 150 ms), coarse beyond: 1 ms … 30 s.
-            end_to_end_seconds: Histogram::new(END_TO_END_BUCKETS.iter().copied()),
+            end_to_end_seconds: latency_histogram(),
+            stage_seconds: Family::new_with_constructor(latency_histogram),
             lag: Family::default(),
             writes_in_flight: Gauge::default(),
         };
@@ -75,6 +104,9 @@ impl ConsumerMetrics {
             let _ = metrics.retries.get_or_create(&RetryLabels {
                 action: action.to_owned(),
             });
+        }
+        for stage in STAGES {
+            let _ = metrics.stage_seconds.get_or_create(&StageLabels { stage });
         }
         let registry = registry.sub_registry_with_prefix("cdc_consumer");
         registry.register(
@@ -103,6 +135,11 @@ impl ConsumerMetrics {
             metrics.end_to_end_seconds.clone(),
         );
         registry.register(
+            "stage_seconds",
+            "Time each stage of the pipeline added to a change's end-to-end latency",
+            metrics.stage_seconds.clone(),
+        );
+        registry.register(
             "lag",
             "Messages behind the partition's end",
             metrics.lag.clone(),
@@ -113,5 +150,21 @@ impl ConsumerMetrics {
             metrics.writes_in_flight.clone(),
         );
         metrics
+    }
+}
+
+/// Fine around the latency targets (p50 ≤ 50 ms, p99 ≤ 150 ms), coarse beyond: 1 ms … 30 s.
+fn latency_histogram() -> Histogram {
+    Histogram::new(END_TO_END_BUCKETS.iter().copied())
+}
+
+impl ConsumerMetrics {
+    /// Records `seconds` for `stage`, unless the clocks disagree (a negative span).
+    pub fn stage(&self, stage: &'static str, seconds: f64) {
+        if seconds.is_finite() && seconds >= 0.0 {
+            self.stage_seconds
+                .get_or_create(&StageLabels { stage })
+                .observe(seconds);
+        }
     }
 }

@@ -23,6 +23,7 @@ use crate::lanes::Execute;
 use crate::mapping::CqlWrite;
 use crate::metrics::{
     ConsumerMetrics, EventLabels, RETRY_CASSANDRA_WRITE, RETRY_DEAD_LETTER_PUBLISH, RetryLabels,
+    STAGE_CASSANDRA, STAGE_QUEUED,
 };
 use crate::sink::{CassandraSink, Failure, SinkError};
 
@@ -49,6 +50,8 @@ pub enum Job {
         committed_us: i64,
         /// The message, for the dead-letter topic should Cassandra reject its writes.
         message: OwnedMessage,
+        /// When the consumer received it, for the time it waits for its lane.
+        received_at: Instant,
     },
     /// Send a message that cannot be decoded or mapped to the dead-letter topic.
     DeadLetter {
@@ -82,20 +85,46 @@ impl Execute<Job> for Replicator {
                 op,
                 committed_us,
                 message,
-            } => match self.replicate(writes, *write_time, stop).await {
-                Outcome::Done => {
-                    self.count_replicated(table, op, *committed_us);
-                    true
+                received_at,
+            } => {
+                let metrics = &self.observability.metrics;
+                metrics.stage(STAGE_QUEUED, received_at.elapsed().as_secs_f64());
+                let started = Instant::now();
+                let outcome = self.replicate(writes, *write_time, stop).await;
+                if let Outcome::Done = outcome {
+                    metrics.stage(STAGE_CASSANDRA, started.elapsed().as_secs_f64());
                 }
-                Outcome::Stopped => false,
-                Outcome::Rejected(error) => {
-                    let reason = format!(
-                        "Cassandra rejected the write {PERMANENT_FAILURE_ATTEMPTS} times: {error}"
-                    );
-                    self.dead_letter(message, &reason, stop).await
-                }
-            },
+                self.conclude(outcome, table, op, *committed_us, message, stop)
+                    .await
+            }
             Job::DeadLetter { message, reason } => self.dead_letter(message, reason, stop).await,
+        }
+    }
+}
+
+impl Replicator {
+    /// What follows a change's writes: counting it, or sending it to the dead-letter topic.
+    async fn conclude(
+        &self,
+        outcome: Outcome,
+        table: &str,
+        op: &str,
+        committed_us: i64,
+        message: &OwnedMessage,
+        stop: &CancellationToken,
+    ) -> bool {
+        match outcome {
+            Outcome::Done => {
+                self.count_replicated(table, op, committed_us);
+                true
+            }
+            Outcome::Stopped => false,
+            Outcome::Rejected(error) => {
+                let reason = format!(
+                    "Cassandra rejected the write {PERMANENT_FAILURE_ATTEMPTS} times: {error}"
+                );
+                self.dead_letter(message, &reason, stop).await
+            }
         }
     }
 }

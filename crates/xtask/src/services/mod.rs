@@ -93,6 +93,24 @@ impl Service {
         }
     }
 
+    /// Starts the service and waits until it is ready. A process that dies during start-up is
+    /// started once more, saying why: on a loaded machine a Connect worker has been seen to exit
+    /// at its first start without a line of log, and start again cleanly.
+    async fn start_until_ready(self, stack: &Stack) -> anyhow::Result<()> {
+        self.start(stack).await?;
+        match self.wait_ready(stack).await {
+            Err(error) if self.process(stack).running_pid().is_none() => {
+                tracing::warn!(
+                    "{} exited during start-up; starting it once more: {error:#}",
+                    self.name()
+                );
+                self.start(stack).await?;
+                self.wait_ready(stack).await
+            }
+            result => result,
+        }
+    }
+
     async fn wait_ready(self, stack: &Stack) -> anyhow::Result<()> {
         let process = self.process(stack);
         wait_until_ready(&process, stack.startup_timeout, || self.probe(stack)).await
@@ -128,9 +146,10 @@ pub async fn up(stack: &Stack) -> anyhow::Result<()> {
         .context("applying sql/postgres to PostgreSQL")?;
     Service::Kafka.wait_ready(stack).await?;
     if to_start.contains(&Service::Connect) {
-        Service::Connect.start(stack).await?;
+        Service::Connect.start_until_ready(stack).await?;
+    } else {
+        Service::Connect.wait_ready(stack).await?;
     }
-    Service::Connect.wait_ready(stack).await?;
     connect::register_connector(stack)
         .await
         .context("registering the Debezium connector")?;

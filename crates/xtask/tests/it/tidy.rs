@@ -1,0 +1,102 @@
+//! The house rules a reviewer would otherwise check by hand (as rust-analyzer's tidy test does):
+//! every Rust source file starts with a `//!` module doc saying what it is for, and every
+//! dependency of every crate comes through the workspace's `[workspace.dependencies]` table, so
+//! the workspace has one version of each.
+
+use std::path::{Path, PathBuf};
+
+use crate::workspace;
+
+/// Every `.rs` file under `dir`, `target` directories left out.
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    let entries = std::fs::read_dir(dir)
+        .unwrap_or_else(|error| panic!("cannot list {}: {error}", dir.display()));
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|name| name != "target") {
+                rust_files(&path, found);
+            }
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_source_file_starts_with_a_module_doc() {
+    let mut files = Vec::new();
+    rust_files(&workspace().join("crates"), &mut files);
+    assert!(files.len() > 50, "only {} Rust files found", files.len());
+    let undocumented: Vec<String> = files
+        .iter()
+        .filter(|path| {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let first = text.lines().find(|line| !line.trim().is_empty());
+            !first.is_some_and(|line| line.trim_start().starts_with("//!"))
+        })
+        .map(|path| path.display().to_string())
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "files without a `//!` module doc at the top:\n{}",
+        undocumented.join("\n")
+    );
+}
+
+/// The dependency lines of a Cargo manifest that bypass the workspace table: in the
+/// `[dependencies]`, `[dev-dependencies]` and `[build-dependencies]` sections (target-specific
+/// ones included), every entry must be `name.workspace = true` or `name = { workspace = true, … }`.
+fn bypassing_the_workspace(manifest: &str) -> Vec<String> {
+    let mut in_dependencies = false;
+    let mut found = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_dependencies = line.trim_end_matches(']').ends_with("dependencies");
+            continue;
+        }
+        if !in_dependencies || line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let through_workspace =
+            line.contains(".workspace = true") || line.replace(' ', "").contains("{workspace=true");
+        if !through_workspace {
+            found.push(line.to_owned());
+        }
+    }
+    found
+}
+
+#[test]
+fn every_dependency_comes_through_the_workspace_table() {
+    let crates = std::fs::read_dir(workspace().join("crates")).expect("crates/");
+    let mut manifests = 0;
+    let mut bypassing = Vec::new();
+    for entry in crates.flatten() {
+        let manifest = entry.path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        manifests += 1;
+        bypassing.extend(
+            bypassing_the_workspace(&text)
+                .into_iter()
+                .map(|line| format!("{}: {line}", manifest.display())),
+        );
+    }
+    assert!(manifests >= 8, "only {manifests} crates found");
+    assert!(
+        bypassing.is_empty(),
+        "dependencies that bypass [workspace.dependencies]:\n{}",
+        bypassing.join("\n")
+    );
+}
+
+#[test]
+fn the_manifest_check_sees_a_bypassing_dependency() {
+    let manifest = "[package]\nname = \"x\"\n\n[dependencies]\nanyhow.workspace = true\nnix = { workspace = true, features = [\"signal\"] }\nrand = \"0.9\"\n\n[dev-dependencies]\nlocal = { path = \"../local\" }\n";
+    assert_eq!(
+        bypassing_the_workspace(manifest),
+        ["rand = \"0.9\"", "local = { path = \"../local\" }"]
+    );
+}

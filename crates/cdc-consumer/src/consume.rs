@@ -31,11 +31,11 @@ use service::Health;
 use crate::lanes::{Dispatched, Execute, Lanes, OffsetStore, Progress};
 use crate::mapping::{plan_writes, write_time};
 use crate::metrics::{
-    ConsumerMetrics, EventLabels, PartitionLabels, STAGE_COMMIT_TO_DEBEZIUM,
+    ConsumerMetrics, EventLabels, Observability, PartitionLabels, STAGE_COMMIT_TO_DEBEZIUM,
     STAGE_DEBEZIUM_TO_KAFKA, STAGE_KAFKA_TO_CONSUMER,
 };
 use crate::ordering::{TopicPartition, lane_for};
-use crate::replicate::{Job, Observability, Replicator};
+use crate::replicate::{Job, Replicator};
 use crate::sink::CassandraSink;
 
 pub struct ConsumeSettings {

@@ -1,6 +1,7 @@
 //! The CDC consumer: Debezium change events from Kafka, decoded with the scale each message's
 //! schema gives, mapped to Cassandra rows and written before their offsets are committed.
 //!
+//! - [`config`]: the binary's flags and environment variables.
 //! - [`mapping`]: pure — which Cassandra table, key and values a PostgreSQL change becomes.
 //! - [`sink`]: Cassandra IO — prepared statements, retries while Cassandra is away.
 //! - [`consume`]: Kafka IO — the consume loop, at-least-once offsets, rebalances.
@@ -11,6 +12,7 @@
 //! - [`decode_lines`]: the `decode` subcommand, for reading raw Kafka messages.
 //! - [`verify`]: the `verify` subcommand, comparing PostgreSQL and Cassandra after an incident.
 
+pub mod config;
 pub mod consume;
 pub mod decode_lines;
 pub mod lanes;

@@ -1,12 +1,22 @@
 //! The consumer's Prometheus metrics: what it replicated, how long Cassandra and the whole
 //! pipeline took, how far behind it is, and what went to the dead-letter topic.
 
+use std::sync::Arc;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use service::Health;
+
+/// What the consumer reports about itself: metrics, and health for `/healthz`.
+#[derive(Clone)]
+pub struct Observability {
+    pub metrics: Arc<ConsumerMetrics>,
+    pub health: Health,
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabels {

@@ -17,12 +17,10 @@ use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
-use service::Health;
-
 use crate::lanes::Execute;
 use crate::mapping::CqlWrite;
 use crate::metrics::{
-    ConsumerMetrics, EventLabels, RETRY_CASSANDRA_WRITE, RETRY_DEAD_LETTER_PUBLISH, RetryLabels,
+    EventLabels, Observability, RETRY_CASSANDRA_WRITE, RETRY_DEAD_LETTER_PUBLISH, RetryLabels,
     STAGE_CASSANDRA, STAGE_QUEUED,
 };
 use crate::sink::{CassandraSink, Failure, SinkError};
@@ -58,13 +56,6 @@ pub enum Job {
         message: OwnedMessage,
         reason: String,
     },
-}
-
-/// What the consumer reports about itself: metrics, and health for `/healthz`.
-#[derive(Clone)]
-pub struct Observability {
-    pub metrics: Arc<ConsumerMetrics>,
-    pub health: Health,
 }
 
 /// Runs jobs against Cassandra and the dead-letter topic.

@@ -29,9 +29,9 @@ use tracing::Instrument;
 use service::Health;
 
 use crate::lanes::{Dispatched, Execute, Lanes, OffsetStore, Progress};
-use crate::mapping::{plan_writes, write_time};
+use crate::mapping::{TABLES, mapping_for, plan_writes, write_time};
 use crate::metrics::{
-    ConsumerMetrics, EventLabels, Observability, PartitionLabels, STAGE_COMMIT_TO_DEBEZIUM,
+    ConsumerMetrics, Observability, PartitionLabels, STAGE_COMMIT_TO_DEBEZIUM,
     STAGE_DEBEZIUM_TO_KAFKA, STAGE_KAFKA_TO_CONSUMER,
 };
 use crate::ordering::{TopicPartition, lane_for};
@@ -431,11 +431,7 @@ fn plan_job(
 ) -> Option<Job> {
     let event = match decoder.decode(message.payload()) {
         Ok(Change::Tombstone) => {
-            let labels = EventLabels {
-                table: message.topic().to_owned(),
-                op: "tombstone".to_owned(),
-            };
-            metrics.events.get_or_create(&labels).inc();
+            metrics.event(table_of_topic(message.topic()), "tombstone");
             return None;
         }
         Ok(Change::Event(event)) => event,
@@ -475,12 +471,29 @@ fn plan_job(
     Some(Job::Replicate {
         writes,
         write_time,
-        table: event.source.qualified_table(),
+        table: mapping_for(&event.source.qualified_table())
+            .map_or(NO_TABLE, |table| table.source_table),
         op: event.op.code(),
         committed_us,
         message,
         received_at: std::time::Instant::now(),
     })
+}
+
+/// The `table` label of events that belong to no replicated table (logical decoding messages).
+const NO_TABLE: &str = "(none)";
+
+/// The replicated table a change topic carries (`crypto.public.ticker_24h` →
+/// `public.ticker_24h`), for the events metric of tombstones, which carry no source block.
+fn table_of_topic(topic: &str) -> &'static str {
+    TABLES
+        .iter()
+        .find(|table| {
+            topic
+                .strip_suffix(table.source_table)
+                .is_some_and(|prefix| prefix.is_empty() || prefix.ends_with('.'))
+        })
+        .map_or(NO_TABLE, |table| table.source_table)
 }
 
 /// The stages a change went through before this consumer received it, in seconds: commit →
@@ -529,6 +542,17 @@ fn now_us() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tombstones_count_under_their_topics_table() {
+        assert_eq!(table_of_topic("crypto.public.klines"), "public.klines");
+        assert_eq!(
+            table_of_topic("it_x_1.public.ticker_24h"),
+            "public.ticker_24h"
+        );
+        assert_eq!(table_of_topic("crypto.public.other"), NO_TABLE);
+        assert_eq!(table_of_topic("crypto.public.xklines"), NO_TABLE);
+    }
 
     #[test]
     fn arrival_stages_split_the_time_before_the_consumer() {

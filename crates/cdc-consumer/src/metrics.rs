@@ -20,8 +20,8 @@ pub struct Observability {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabels {
-    pub table: String,
-    pub op: String,
+    pub table: &'static str,
+    pub op: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -32,7 +32,7 @@ pub struct PartitionLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RetryLabels {
-    pub action: String,
+    pub action: &'static str,
 }
 
 /// The `action` of a retried Cassandra write.
@@ -111,9 +111,7 @@ impl ConsumerMetrics {
         // series would start at 1, which `increase()` does not count. So every known action
         // starts at 0.
         for action in RETRY_ACTIONS {
-            let _ = metrics.retries.get_or_create(&RetryLabels {
-                action: action.to_owned(),
-            });
+            let _ = metrics.retries.get_or_create(&RetryLabels { action });
         }
         for stage in STAGES {
             let _ = metrics.stage_seconds.get_or_create(&StageLabels { stage });
@@ -169,6 +167,17 @@ fn latency_histogram() -> Histogram {
 }
 
 impl ConsumerMetrics {
+    /// Counts one change event of `table` (`public.ticker_24h`) and `op`. Labels are static
+    /// strings, so counting allocates nothing.
+    pub fn event(&self, table: &'static str, op: &'static str) {
+        self.events.get_or_create(&EventLabels { table, op }).inc();
+    }
+
+    /// Counts one failed attempt at `action` that will be retried.
+    pub fn retried(&self, action: &'static str) {
+        self.retries.get_or_create(&RetryLabels { action }).inc();
+    }
+
     /// Records `seconds` for `stage`, unless the clocks disagree (a negative span).
     pub fn stage(&self, stage: &'static str, seconds: f64) {
         if seconds.is_finite() && seconds >= 0.0 {

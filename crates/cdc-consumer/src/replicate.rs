@@ -20,8 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::lanes::Execute;
 use crate::mapping::CqlWrite;
 use crate::metrics::{
-    EventLabels, Observability, RETRY_CASSANDRA_WRITE, RETRY_DEAD_LETTER_PUBLISH, RetryLabels,
-    STAGE_CASSANDRA, STAGE_QUEUED,
+    Observability, RETRY_CASSANDRA_WRITE, RETRY_DEAD_LETTER_PUBLISH, STAGE_CASSANDRA, STAGE_QUEUED,
 };
 use crate::sink::{CassandraSink, Failure, SinkError};
 
@@ -42,7 +41,7 @@ pub enum Job {
         /// The Cassandra write time of every write (see `mapping::write_time`).
         write_time: i64,
         /// `public.ticker_24h`, for the events metric.
-        table: String,
+        table: &'static str,
         op: &'static str,
         /// The commit time in PostgreSQL, in µs since the epoch, for the end-to-end metric.
         committed_us: i64,
@@ -98,8 +97,8 @@ impl Replicator {
     async fn conclude(
         &self,
         outcome: Outcome,
-        table: &str,
-        op: &str,
+        table: &'static str,
+        op: &'static str,
         committed_us: i64,
         message: &OwnedMessage,
         stop: &CancellationToken,
@@ -170,13 +169,9 @@ impl Replicator {
         outcome
     }
 
-    fn count_replicated(&self, table: &str, op: &str, committed_us: i64) {
+    fn count_replicated(&self, table: &'static str, op: &'static str, committed_us: i64) {
         let metrics = &self.observability.metrics;
-        let labels = EventLabels {
-            table: table.to_owned(),
-            op: op.to_owned(),
-        };
-        metrics.events.get_or_create(&labels).inc();
+        metrics.event(table, op);
         if let Some(seconds) = seconds_since(committed_us) {
             metrics.end_to_end_seconds.observe(seconds);
         }
@@ -298,14 +293,7 @@ impl Replicator {
                     self.observability
                         .health
                         .report(action, Some(format!("failing: {error}")));
-                    let labels = RetryLabels {
-                        action: action.to_owned(),
-                    };
-                    self.observability
-                        .metrics
-                        .retries
-                        .get_or_create(&labels)
-                        .inc();
+                    self.observability.metrics.retried(action);
                     delay
                 }
             };

@@ -32,6 +32,16 @@ impl TestPipeline {
     /// A pipeline whose change topics have `partitions` partitions (Debezium spreads rows over
     /// them by key).
     pub async fn start_with_partitions(label: &str, partitions: i32) -> Self {
+        Self::start_with_topics(label, Some(partitions)).await
+    }
+
+    /// A pipeline whose change topics Connect creates itself at their first message, with the
+    /// connector's topic settings (retention, compression), as in the pipeline proper.
+    pub async fn start_with_topics_from_connect(label: &str) -> Self {
+        Self::start_with_topics(label, None).await
+    }
+
+    async fn start_with_topics(label: &str, partitions: Option<i32>) -> Self {
         let stack = StackEnvironment::from_env();
         let name = unique_name(label);
         let database = TestDatabase::create(&stack, &name).await;
@@ -111,18 +121,18 @@ impl TestPipeline {
         ]
     }
 
-    /// The change topics with `partitions` partitions and a dead-letter topic, made before the
-    /// connector and the consumers start so that both find them at once.
-    async fn create_topics(&self, partitions: i32) {
+    /// A dead-letter topic and, with `partitions`, the change topics with that many partitions,
+    /// made before the connector and the consumers start so that both find them at once.
+    async fn create_topics(&self, partitions: Option<i32>) {
         let controller = cleanup::kafka_client(&self.stack.kafka_brokers)
             .await
             .and_then(|client| Ok(client.controller_client()?))
             .unwrap_or_else(|error| panic!("cannot reach Kafka: {error:#}"));
-        let topics = [
-            (self.ticker_topic(), partitions),
-            (self.klines_topic(), partitions),
-            (self.dead_letter_topic(), 1),
-        ];
+        let mut topics = vec![(self.dead_letter_topic(), 1)];
+        if let Some(partitions) = partitions {
+            topics.push((self.ticker_topic(), partitions));
+            topics.push((self.klines_topic(), partitions));
+        }
         for (topic, partitions) in topics {
             controller
                 .create_topic(&topic, partitions, 1, 10_000)

@@ -130,6 +130,27 @@ pub struct StackConfig {
         hide_env_values = true
     )]
     cassandra_grafana_password: String,
+    /// How many hours the change topics that Connect creates keep messages (`retention.ms`).
+    #[arg(
+        long,
+        global = true,
+        env = "CDC_TOPIC_RETENTION_HOURS",
+        default_value_t = 24
+    )]
+    topic_retention_hours: u64,
+    /// How many MiB each partition of those topics keeps at most (`retention.bytes`).
+    #[arg(
+        long,
+        global = true,
+        env = "CDC_TOPIC_RETENTION_MIB",
+        default_value_t = 2048
+    )]
+    topic_retention_mib: u64,
+    /// Compression of those topics and of what Connect produces: a codec the consumer's
+    /// librdkafka reads (`lz4`, `snappy`, `gzip`, `none`; it is built without zstd).
+    #[arg(long, global = true, env = "CDC_TOPIC_COMPRESSION", default_value = "lz4",
+          value_parser = ["lz4", "snappy", "gzip", "none"])]
+    topic_compression: String,
     /// How long to wait for one service to become ready before giving up, in seconds.
     #[arg(
         long,
@@ -161,6 +182,30 @@ pub struct Stack {
     pub cassandra_consumer_password: String,
     pub cassandra_grafana_password: String,
     pub startup_timeout: std::time::Duration,
+    /// Retention and compression of the change topics Connect creates.
+    pub topics: TopicSettings,
+}
+
+/// Retention and compression of the change topics Connect creates.
+#[derive(Debug, Clone)]
+pub struct TopicSettings {
+    pub retention_ms: u64,
+    pub retention_bytes: u64,
+    pub compression: String,
+}
+
+impl TopicSettings {
+    /// The variables the connector configuration reads them from (`${env:…}`).
+    pub fn environment(&self) -> [(&'static str, String); 3] {
+        [
+            ("CDC_TOPIC_RETENTION_MS", self.retention_ms.to_string()),
+            (
+                "CDC_TOPIC_RETENTION_BYTES",
+                self.retention_bytes.to_string(),
+            ),
+            ("CDC_TOPIC_COMPRESSION", self.compression.clone()),
+        ]
+    }
 }
 
 /// The database the ingester writes and Debezium replicates.
@@ -197,6 +242,11 @@ impl StackConfig {
             cassandra_consumer_password: self.cassandra_consumer_password,
             cassandra_grafana_password: self.cassandra_grafana_password,
             startup_timeout: std::time::Duration::from_secs(self.startup_timeout_secs),
+            topics: TopicSettings {
+                retention_ms: self.topic_retention_hours.saturating_mul(3_600_000),
+                retention_bytes: self.topic_retention_mib.saturating_mul(1 << 20),
+                compression: self.topic_compression,
+            },
         })
     }
 }
@@ -292,6 +342,8 @@ impl Stack {
         ];
         pairs
             .into_iter()
+            // What the change topics Connect creates must carry, for the test that checks it.
+            .chain(self.topics.environment())
             .map(|(name, value)| (name.to_owned(), value))
             .collect()
     }

@@ -18,6 +18,7 @@ mod replay;
 mod schema;
 #[path = "../support/mod.rs"]
 mod support;
+mod topics;
 mod verify;
 
 pub use support::*;

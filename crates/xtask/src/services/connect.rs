@@ -62,7 +62,8 @@ pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
         // Read by the connector config through `${env:…}`.
         .env("CDC_PG_HOST", "127.0.0.1")
         .env("CDC_PG_PORT", stack.pg_port.to_string())
-        .env("CDC_DEBEZIUM_PASSWORD", &stack.debezium_password);
+        .env("CDC_DEBEZIUM_PASSWORD", &stack.debezium_password)
+        .envs(stack.topics.environment());
     process.spawn(command)?;
     Ok(())
 }

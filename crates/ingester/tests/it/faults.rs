@@ -269,3 +269,69 @@ async fn a_429_and_a_418_from_another_client_are_waited_out() {
     );
     sim.stop().await.unwrap();
 }
+
+/// One symbol's klines fail at every request, for good; the other symbols' series stay
+/// current, and the broken symbol's tickers are still stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_symbol_with_broken_klines_leaves_every_other_series_current() {
+    const BROKEN: &str = "SYM0172USDT";
+    const SYMBOLS: [&str; 3] = ["SYM0171USDT", BROKEN, "SYM0173USDT"];
+    let database = database("broken_series").await;
+    let admin = database.admin().await;
+    let sim = sim(&["--broken-kline-symbols", BROKEN]).await;
+    let listen = format!("127.0.0.1:{}", free_port());
+    let running = spawn(config(
+        &database.ingester_url(),
+        &sim.base_url(),
+        &SYMBOLS,
+        &["--listen", &listen, "--kline-intervals", "1m,1h"],
+    ));
+    eventually(
+        "the healthy series stored up to the open candle",
+        Duration::from_secs(60),
+        || async {
+            let mut current = true;
+            for symbol in [SYMBOLS[0], SYMBOLS[2]] {
+                current &= open_times(&admin, symbol).await.last() == Some(&START_CANDLE);
+            }
+            current.then_some(())
+        },
+    )
+    .await;
+    // A poll or two later, still running and still failing the broken series only.
+    let before = ticker_polls(&listen).await;
+    eventually("two more ticker polls", Duration::from_secs(30), || async {
+        (ticker_polls(&listen).await >= before + 2.0).then_some(())
+    })
+    .await;
+    assert!(!running.1.is_finished());
+    stop(running).await;
+    for symbol in [SYMBOLS[0], SYMBOLS[2]] {
+        assert_eq!(
+            continuous_span(symbol, &open_times(&admin, symbol).await),
+            HISTORY_START..=START_CANDLE,
+            "{symbol}"
+        );
+        let hourly: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM klines WHERE symbol = $1 AND interval = '1h'",
+                &[&symbol],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(hourly >= 1, "{symbol}: its 1h series is stored too");
+    }
+    let broken_klines: i64 = admin
+        .query_one("SELECT count(*) FROM klines WHERE symbol = $1", &[&BROKEN])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(broken_klines, 0, "the broken series has nothing to store");
+    assert_eq!(
+        ticker_rows(&admin, BROKEN).await,
+        1,
+        "its tickers are still stored"
+    );
+    sim.stop().await.unwrap();
+}

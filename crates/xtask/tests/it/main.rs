@@ -1,8 +1,8 @@
 //! Tests of the `xtask` binary's behaviour, and of what the stack it sets up promises
 //! (`roles` and `cassandra_roles`: PostgreSQL's and Cassandra's logins and privileges; `argv`:
 //! no password on a command line; `register_connector`: compose's registration job against a
-//! scripted and the real Connect; all on the stack `cargo xtask test` starts), and `help`: no
-//! password in `--help`.
+//! scripted and the real Connect; `schema_upgrade`: `sql/postgres` on an earlier install; all on
+//! the stack `cargo xtask test` starts), and `help`: no password in `--help`.
 
 mod argv;
 mod cassandra_roles;
@@ -10,6 +10,7 @@ mod compose;
 mod help;
 mod register_connector;
 mod roles;
+mod schema_upgrade;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

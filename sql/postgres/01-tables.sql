@@ -88,9 +88,11 @@ CREATE TABLE IF NOT EXISTS klines (
     PRIMARY KEY (symbol, interval, open_time)
 );
 
--- Values PostgreSQL accepts but the pipeline cannot carry are refused at the door: a NaN in a
--- NUMERIC column stops the Debezium connector for good (precise decimal mode has no NaN), and
--- an infinite timestamp has no day or month bucket in Cassandra. One constraint per column,
+-- Values PostgreSQL accepts but the pipeline cannot carry are refused at the door: Debezium's
+-- precise decimal mode has no NaN (the pinned Debezium sends NULL in its place, so Cassandra
+-- would hold NULL where PostgreSQL holds NaN, a difference `verify` reports for ever; a connector
+-- that fails on it instead stops), and an infinite timestamp is no instant Cassandra's
+-- `timestamp` can hold. One constraint per column,
 -- named <table>_<column>_not_nan / _finite, so the error says which value was refused. Binance
 -- never sends either; the constraints guard against any other writer.
 --

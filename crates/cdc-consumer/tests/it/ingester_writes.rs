@@ -1,7 +1,7 @@
 //! What the ingester writes, through the whole pipeline: a ticker insert retried after an
 //! ambiguous failure leaves one row in PostgreSQL and one in Cassandra, and a value PostgreSQL
 //! could store but Debezium could not carry (a NUMERIC `NaN`) is refused by the table's
-//! constraints, so the connector never meets it and the pipeline keeps flowing.
+//! constraints, with an error naming the constraint, and the pipeline keeps flowing.
 
 use std::time::Duration;
 
@@ -142,7 +142,8 @@ async fn a_retried_ticker_insert_leaves_one_row_in_each_store() {
 }
 
 /// `NaN` is a NUMERIC value PostgreSQL stores, but Debezium's precise decimal mode cannot
-/// represent it: one such row stops the connector for good. The tables refuse it, naming the
+/// represent it: the pinned Debezium sends NULL in its place (seen with the constraint dropped),
+/// so Cassandra would hold NULL where PostgreSQL holds NaN. The tables refuse it, naming the
 /// constraint, and the rows after it still arrive.
 #[tokio::test]
 async fn nan_is_refused_naming_the_constraint_and_the_pipeline_keeps_flowing() {

@@ -36,6 +36,37 @@ CREATE INDEX IF NOT EXISTS ticker_24h_symbol_close_time ON ticker_24h (symbol, c
 -- all of them, not just the id. Costs WAL only on UPDATE and DELETE, which are rare here.
 ALTER TABLE ticker_24h REPLICA IDENTITY FULL;
 
+-- The natural key of a ticker. Two polls may share a close_time (Binance computes the rolling
+-- window at most once per moment, and a quiet pair's statistics do not move), so close_time
+-- alone is not a ticker's identity; but a 24h ticker of the same symbol, with the same close
+-- time and the same last trade id, IS the same ticker: nothing traded and no time passed between
+-- the two replies. The ingester inserts ON CONFLICT ON this key DO NOTHING, so a write retried
+-- after an ambiguous failure (a timeout or a lost connection after PostgreSQL had committed)
+-- adds nothing. Rows whose last_trade_id is NULL (never written by the ingester) are not
+-- constrained: NULLs are distinct.
+--
+-- An existing install may already hold duplicates (retried writes before this key existed).
+-- They are deleted, keeping the first copy (lowest id), before the key is added, once: the
+-- deletes reach Cassandra through Debezium like any other, so both stores lose the same
+-- copies. Decided over refusing to start (the operator would have to do the same by hand) and
+-- over skipping the key (the guarantee would then silently not hold).
+DO $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_constraint
+         WHERE conrelid = 'ticker_24h'::regclass AND conname = 'ticker_24h_natural_key'
+    ) THEN
+        DELETE FROM ticker_24h later USING ticker_24h earlier
+         WHERE later.symbol = earlier.symbol
+           AND later.close_time = earlier.close_time
+           AND later.last_trade_id = earlier.last_trade_id
+           AND later.id > earlier.id;
+        ALTER TABLE ticker_24h ADD CONSTRAINT ticker_24h_natural_key
+            UNIQUE (symbol, close_time, last_trade_id);
+    END IF;
+END
+$$;
+
 -- One row per candle from GET /api/v3/klines, all 12 fields; the open candle changes until it
 -- closes, so the ingester upserts on the natural key.
 CREATE TABLE IF NOT EXISTS klines (
@@ -56,3 +87,60 @@ CREATE TABLE IF NOT EXISTS klines (
     updated_at             TIMESTAMPTZ    NOT NULL DEFAULT now(),
     PRIMARY KEY (symbol, interval, open_time)
 );
+
+-- Values PostgreSQL accepts but the pipeline cannot carry are refused at the door: Debezium's
+-- precise decimal mode has no NaN (the pinned Debezium sends NULL in its place, so Cassandra
+-- would hold NULL where PostgreSQL holds NaN, a difference `verify` reports for ever; a connector
+-- that fails on it instead stops), and an infinite timestamp is no instant Cassandra's
+-- `timestamp` can hold. One constraint per column,
+-- named <table>_<column>_not_nan / _finite, so the error says which value was refused. Binance
+-- never sends either; the constraints guard against any other writer.
+--
+-- Added NOT VALID and then validated: on an existing install with such a row already stored
+-- (its connector stopped since), new rows are refused at once, and every run warns, naming
+-- the constraint, until the old row is repaired and the constraint validates, instead of
+-- failing `stack up`.
+DO $$
+DECLARE
+    target record;
+    name   text;
+BEGIN
+    FOR target IN
+        SELECT c.relname AS table_name, a.attname AS column_name,
+               format_type(a.atttypid, NULL) AS column_type
+          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+         WHERE c.oid IN ('ticker_24h'::regclass, 'klines'::regclass)
+           AND a.attnum > 0 AND NOT a.attisdropped
+           AND format_type(a.atttypid, NULL) IN ('numeric', 'timestamp with time zone')
+    LOOP
+        name := target.table_name || '_' || target.column_name
+                || CASE target.column_type WHEN 'numeric' THEN '_not_nan' ELSE '_finite' END;
+        IF NOT EXISTS (
+            SELECT FROM pg_constraint
+             WHERE conrelid = target.table_name::regclass AND conname = name
+        ) THEN
+            EXECUTE format(
+                'ALTER TABLE %I ADD CONSTRAINT %I CHECK (%s) NOT VALID',
+                target.table_name, name,
+                CASE target.column_type
+                    WHEN 'numeric' THEN format('%I <> ''NaN''::numeric', target.column_name)
+                    ELSE format('isfinite(%I)', target.column_name)
+                END);
+        END IF;
+        -- Tried again at every run until it holds, so the warning repeats until the rows
+        -- are repaired.
+        IF EXISTS (
+            SELECT FROM pg_constraint
+             WHERE conrelid = target.table_name::regclass AND conname = name
+               AND NOT convalidated
+        ) THEN
+            BEGIN
+                EXECUTE format('ALTER TABLE %I VALIDATE CONSTRAINT %I', target.table_name, name);
+            EXCEPTION WHEN check_violation THEN
+                RAISE WARNING '% holds rows that % refuses; new ones are refused already. Repair them and the next run validates it',
+                    target.table_name, name;
+            END;
+        END IF;
+    END LOOP;
+END
+$$;

@@ -23,8 +23,27 @@ $$;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO ingester, debezium, grafana;
 
--- The ingester appends tickers and upserts klines; it never deletes.
-GRANT SELECT, INSERT, UPDATE ON ticker_24h, klines TO ingester;
+-- The ingester gets only what its statements use (crates/ingester/src/store.rs):
+-- - ticker_24h: INSERT, and SELECT on the natural key's columns only, which ON CONFLICT
+--   (symbol, close_time, last_trade_id) DO NOTHING reads; it never reads, updates or deletes
+--   a ticker;
+-- - klines: SELECT (where each series resumes, and the upsert's "changed?" comparison), INSERT,
+--   and UPDATE of the values only: a candle's key (symbol, interval, open_time) never changes.
+-- GRANT only adds, and earlier versions of this file granted more; so what is not used is
+-- revoked first (idempotent), all in one statement, so that a running ingester never sees its
+-- privileges missing half-way through.
+DO $$
+BEGIN
+    REVOKE ALL ON ticker_24h, klines FROM ingester;
+    GRANT INSERT ON ticker_24h TO ingester;
+    GRANT SELECT (symbol, close_time, last_trade_id) ON ticker_24h TO ingester;
+    GRANT SELECT, INSERT ON klines TO ingester;
+    GRANT UPDATE (close_time, trade_count, open_price, high_price, low_price, close_price,
+                  volume, quote_volume, taker_buy_base_volume, taker_buy_quote_volume,
+                  updated_at)
+        ON klines TO ingester;
+END
+$$;
 -- Debezium snapshots (SELECT) and streams (REPLICATION, above) these tables only.
 GRANT SELECT ON ticker_24h, klines TO debezium;
 -- Grafana reads.

@@ -6,6 +6,7 @@
 //! string, found number 4.0`, and lets decimals be refused when they arrive as JSON numbers,
 //! which would already have been rounded through a float by whoever produced them.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use rust_decimal::Decimal;
@@ -38,6 +39,11 @@ pub enum Problem {
         expected: usize,
         found: usize,
     },
+    /// Well typed, but a value the client cannot work with, e.g. a rate limit of 0.
+    Unacceptable {
+        found: String,
+        expected: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -50,6 +56,9 @@ impl fmt::Display for Problem {
             }
             Problem::WrongLength { expected, found } => {
                 write!(f, "has {found} elements, expected {expected}")
+            }
+            Problem::Unacceptable { found, expected } => {
+                write!(f, "is {found}, expected {expected}")
             }
         }
     }
@@ -142,40 +151,107 @@ pub fn parse_klines(body: &[u8]) -> Result<Vec<Kline>, ParseError> {
         .collect()
 }
 
+/// The longest rate-limit window accepted: Binance's longest is one day (`ORDERS` per `DAY`).
+/// A longer one is not a limit a client could sensibly wait out.
+pub const MAX_RATE_LIMIT_WINDOW_MS: i64 = 86_400_000;
+/// The largest rate limit accepted. Binance's request-weight limit is 6000 per minute and its
+/// largest published limit is a few hundred thousand; beyond a million the value is not one
+/// Binance sends but a broken body, and obeying it would overspend the real limit.
+pub const MAX_RATE_LIMIT: i64 = 1_000_000;
+/// The latest `serverTime` accepted, 9999-12-31T23:59:59.999Z: every time up to it is a valid
+/// timestamp, and clock arithmetic on it cannot overflow.
+pub const MAX_SERVER_TIME_MS: i64 = 253_402_300_799_999;
+
 /// Parses `GET /api/v3/exchangeInfo`, keeping the server time, the rate limits and each
 /// symbol's status and assets; filters and order types are not needed for market data.
+///
+/// Every value kept is checked, not only typed, as each one steers the client: a rate limit
+/// with a zero window or limit would divide by zero in the weight budget, a `serverTime` near
+/// the ends of `i64` would overflow the ingester's clock offset, and a symbol listed twice, empty,
+/// or with a character that cannot go into a `symbols=["…"]` parameter would break every poll
+/// that includes it.
 pub fn parse_exchange_info(body: &[u8]) -> Result<ExchangeInfo, ParseError> {
     let root = read_json("exchangeInfo", body)?;
     let root = Node::root(&root, "exchangeInfo");
     let rate_limits = root
         .field("rateLimits")?
         .elements()?
-        .map(|limit| {
-            Ok(RateLimit {
-                kind: rate_limit_kind(&limit.field("rateLimitType")?.string()?),
-                interval: rate_limit_interval(&limit.field("interval")?)?,
-                interval_num: limit.field("intervalNum")?.small_count()?,
-                limit: limit.field("limit")?.small_count()?,
-            })
-        })
+        .map(|limit| rate_limit(&limit))
         .collect::<Result<_, ParseError>>()?;
+    let mut listed = HashSet::new();
     let symbols = root
         .field("symbols")?
         .elements()?
         .map(|symbol| {
+            let name_node = symbol.field("symbol")?;
+            let name = symbol_name(&name_node)?;
+            if !listed.insert(name.clone()) {
+                return Err(name_node.problem(Problem::Unacceptable {
+                    found: format!("{name:?}"),
+                    expected: "each symbol listed once".to_owned(),
+                }));
+            }
             Ok(SymbolInfo {
-                symbol: symbol.field("symbol")?.string()?,
+                symbol: name,
                 status: SymbolStatus::from_binance(&symbol.field("status")?.string()?),
-                base_asset: symbol.field("baseAsset")?.string()?,
-                quote_asset: symbol.field("quoteAsset")?.string()?,
+                base_asset: symbol_name(&symbol.field("baseAsset")?)?,
+                quote_asset: symbol_name(&symbol.field("quoteAsset")?)?,
             })
         })
         .collect::<Result<_, ParseError>>()?;
     Ok(ExchangeInfo {
-        server_time: root.field("serverTime")?.integer()?,
+        server_time: root.field("serverTime")?.bounded(
+            0,
+            MAX_SERVER_TIME_MS,
+            "a Unix time in ms up to year 9999",
+        )?,
         rate_limits,
         symbols,
     })
+}
+
+/// One entry of `rateLimits`: a window of 1 s to 1 day and a limit of 1 to [`MAX_RATE_LIMIT`].
+fn rate_limit(limit: &Node<'_, '_>) -> Result<RateLimit, ParseError> {
+    let interval = rate_limit_interval(&limit.field("interval")?)?;
+    let max_intervals = MAX_RATE_LIMIT_WINDOW_MS / interval.unit_ms();
+    let interval_num =
+        limit
+            .field("intervalNum")?
+            .bounded(1, max_intervals, "a window of 1 s to 1 day")?;
+    let count = limit
+        .field("limit")?
+        .bounded(1, MAX_RATE_LIMIT, "a limit of 1 to 1000000")?;
+    Ok(RateLimit {
+        kind: rate_limit_kind(&limit.field("rateLimitType")?.string()?),
+        interval,
+        // Both bounds are far inside u32, so the conversions cannot fail; saturating anyway
+        // keeps a future change of bounds from becoming a panic.
+        interval_num: u32::try_from(interval_num).unwrap_or(u32::MAX),
+        limit: u32::try_from(count).unwrap_or(u32::MAX),
+    })
+}
+
+/// A symbol or asset name: non-empty, at most 64 characters, and free of whitespace, control
+/// characters, quotes and backslashes, so that it can be sent back in a `symbols=` list and
+/// logged as it is. Not restricted to ASCII: Binance lists pairs with non-Latin names.
+fn symbol_name(node: &Node<'_, '_>) -> Result<String, ParseError> {
+    const MAX_CHARS: usize = 64;
+    let name = node.string()?;
+    let acceptable = !name.is_empty()
+        && name.chars().count() <= MAX_CHARS
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\\');
+    if acceptable {
+        Ok(name)
+    } else {
+        Err(node.problem(Problem::Unacceptable {
+            found: format!("{name:?}"),
+            expected:
+                "1 to 64 characters without whitespace, control characters, quotes or backslashes"
+                    .to_owned(),
+        }))
+    }
 }
 
 /// Parses Binance's error body `{"code":-1121,"msg":"Invalid symbol."}`.
@@ -364,12 +440,24 @@ impl<'v, 'p> Node<'v, 'p> {
             .ok_or_else(|| self.wrong_type("a non-negative integer", value))
     }
 
-    fn small_count(&self) -> Result<u32, ParseError> {
+    /// An integer in `min..=max`; `expected` says what the range means, for the error.
+    fn bounded(&self, min: i64, max: i64, expected: &str) -> Result<i64, ParseError> {
         let value = self.present()?;
-        value
-            .as_u64()
-            .and_then(|number| u32::try_from(number).ok())
-            .ok_or_else(|| self.wrong_type("a non-negative 32-bit integer", value))
+        let out_of_range = || {
+            self.problem(Problem::Unacceptable {
+                found: value.to_string(),
+                expected: expected.to_owned(),
+            })
+        };
+        if value.is_u64() && value.as_i64().is_none() {
+            return Err(out_of_range()); // beyond i64, so beyond any bound
+        }
+        let number = self.integer()?;
+        if (min..=max).contains(&number) {
+            Ok(number)
+        } else {
+            Err(out_of_range())
+        }
     }
 }
 
@@ -410,6 +498,216 @@ fn describe(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An exchangeInfo body with one rate limit and one symbol, from the given JSON fragments.
+    fn exchange_info(server_time: &str, rate_limit: &str, symbols: &str) -> Vec<u8> {
+        format!(
+            r#"{{"serverTime":{server_time},"rateLimits":[{rate_limit}],"symbols":[{symbols}]}}"#
+        )
+        .into_bytes()
+    }
+
+    fn limit(interval: &str, interval_num: &str, limit: &str) -> String {
+        format!(
+            r#"{{"rateLimitType":"REQUEST_WEIGHT","interval":"{interval}","intervalNum":{interval_num},"limit":{limit}}}"#
+        )
+    }
+
+    fn symbol(name: &str, base: &str, quote: &str) -> String {
+        format!(
+            r#"{{"symbol":"{name}","status":"TRADING","baseAsset":"{base}","quoteAsset":"{quote}"}}"#
+        )
+    }
+
+    const SERVER_TIME: &str = "1709294400250";
+
+    fn with_limit(interval: &str, interval_num: &str, count: &str) -> Result<ExchangeInfo, String> {
+        parse_exchange_info(&exchange_info(
+            SERVER_TIME,
+            &limit(interval, interval_num, count),
+            &symbol("BTCUSDT", "BTC", "USDT"),
+        ))
+        .map_err(|error| error.to_string())
+    }
+
+    fn with_symbols(symbols: &str) -> Result<ExchangeInfo, String> {
+        parse_exchange_info(&exchange_info(
+            SERVER_TIME,
+            &limit("MINUTE", "1", "6000"),
+            symbols,
+        ))
+        .map_err(|error| error.to_string())
+    }
+
+    fn with_server_time(server_time: &str) -> Result<ExchangeInfo, String> {
+        parse_exchange_info(&exchange_info(
+            server_time,
+            &limit("MINUTE", "1", "6000"),
+            &symbol("BTCUSDT", "BTC", "USDT"),
+        ))
+        .map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn a_zero_interval_num_is_refused() {
+        assert_eq!(
+            with_limit("MINUTE", "0", "6000").unwrap_err(),
+            "exchangeInfo.rateLimits[0].intervalNum is 0, expected a window of 1 s to 1 day"
+        );
+    }
+
+    #[test]
+    fn a_negative_interval_num_is_refused() {
+        assert_eq!(
+            with_limit("SECOND", "-10", "6000").unwrap_err(),
+            "exchangeInfo.rateLimits[0].intervalNum is -10, expected a window of 1 s to 1 day"
+        );
+    }
+
+    #[test]
+    fn a_window_longer_than_a_day_is_refused() {
+        assert_eq!(
+            with_limit("DAY", "2", "6000").unwrap_err(),
+            "exchangeInfo.rateLimits[0].intervalNum is 2, expected a window of 1 s to 1 day"
+        );
+        assert_eq!(
+            with_limit("SECOND", "86401", "6000").unwrap_err(),
+            "exchangeInfo.rateLimits[0].intervalNum is 86401, expected a window of 1 s to 1 day"
+        );
+        assert_eq!(
+            with_limit("MINUTE", "18446744073709551615", "6000").unwrap_err(),
+            "exchangeInfo.rateLimits[0].intervalNum is 18446744073709551615, expected a window of 1 s to 1 day"
+        );
+        let longest = with_limit("SECOND", "86400", "6000").unwrap();
+        assert_eq!(longest.rate_limits[0].window_ms(), MAX_RATE_LIMIT_WINDOW_MS);
+        assert!(with_limit("DAY", "1", "6000").is_ok());
+    }
+
+    #[test]
+    fn a_fractional_interval_num_is_refused() {
+        assert_eq!(
+            with_limit("MINUTE", "1.5", "6000").unwrap_err(),
+            "exchangeInfo.rateLimits[0].intervalNum should be an integer, found number 1.5"
+        );
+    }
+
+    #[test]
+    fn an_unknown_window_unit_is_refused() {
+        assert_eq!(
+            with_limit("WEEK", "1", "6000").unwrap_err(),
+            r#"exchangeInfo.rateLimits[0].interval should be one of SECOND, MINUTE, HOUR, DAY, found "WEEK""#
+        );
+    }
+
+    #[test]
+    fn a_zero_limit_is_refused() {
+        assert_eq!(
+            with_limit("MINUTE", "1", "0").unwrap_err(),
+            "exchangeInfo.rateLimits[0].limit is 0, expected a limit of 1 to 1000000"
+        );
+    }
+
+    #[test]
+    fn a_negative_limit_is_refused() {
+        assert_eq!(
+            with_limit("MINUTE", "1", "-6000").unwrap_err(),
+            "exchangeInfo.rateLimits[0].limit is -6000, expected a limit of 1 to 1000000"
+        );
+    }
+
+    #[test]
+    fn an_absurd_limit_is_refused() {
+        assert_eq!(
+            with_limit("MINUTE", "1", "4294967295").unwrap_err(),
+            "exchangeInfo.rateLimits[0].limit is 4294967295, expected a limit of 1 to 1000000"
+        );
+        assert_eq!(
+            with_limit("MINUTE", "1", "1e9").unwrap_err(),
+            "exchangeInfo.rateLimits[0].limit should be an integer, found number 1000000000.0"
+        );
+        assert_eq!(
+            with_limit("MINUTE", "1", "1000000").unwrap().rate_limits[0].limit,
+            1_000_000
+        );
+        assert_eq!(
+            with_limit("MINUTE", "1", "1").unwrap().rate_limits[0].limit,
+            1
+        );
+    }
+
+    #[test]
+    fn a_server_time_outside_0_to_year_9999_is_refused() {
+        for bad in [
+            "-1",
+            "-9223372036854775808",
+            "253402300800000",
+            "9223372036854775807",
+        ] {
+            assert_eq!(
+                with_server_time(bad).unwrap_err(),
+                format!(
+                    "exchangeInfo.serverTime is {bad}, expected a Unix time in ms up to year 9999"
+                )
+            );
+        }
+        assert_eq!(with_server_time("0").unwrap().server_time, 0);
+        assert_eq!(
+            with_server_time("253402300799999").unwrap().server_time,
+            MAX_SERVER_TIME_MS
+        );
+    }
+
+    #[test]
+    fn an_empty_symbol_or_asset_is_refused() {
+        assert_eq!(
+            with_symbols(&symbol("", "BTC", "USDT")).unwrap_err(),
+            r#"exchangeInfo.symbols[0].symbol is "", expected 1 to 64 characters without whitespace, control characters, quotes or backslashes"#
+        );
+        assert_eq!(
+            with_symbols(&symbol("BTCUSDT", "BTC", "")).unwrap_err(),
+            r#"exchangeInfo.symbols[0].quoteAsset is "", expected 1 to 64 characters without whitespace, control characters, quotes or backslashes"#
+        );
+        assert_eq!(
+            with_symbols(&symbol("BTCUSDT", "", "USDT")).unwrap_err(),
+            r#"exchangeInfo.symbols[0].baseAsset is "", expected 1 to 64 characters without whitespace, control characters, quotes or backslashes"#
+        );
+    }
+
+    #[test]
+    fn a_symbol_that_cannot_be_sent_back_is_refused() {
+        for (json, shown) in [
+            (r#"BTC\"USDT"#, r#""BTC\"USDT""#),
+            (r#"BTC\\USDT"#, r#""BTC\\USDT""#),
+            ("BTC USDT", r#""BTC USDT""#),
+            (r#"BTC\nUSDT"#, r#""BTC\nUSDT""#),
+        ] {
+            assert_eq!(
+                with_symbols(&symbol(json, "BTC", "USDT")).unwrap_err(),
+                format!(
+                    "exchangeInfo.symbols[0].symbol is {shown}, expected 1 to 64 characters without whitespace, control characters, quotes or backslashes"
+                )
+            );
+        }
+        let long = "A".repeat(65);
+        assert!(with_symbols(&symbol(&long, "A", "USDT")).is_err());
+        // Binance lists pairs with non-Latin names; they are sent back as they are.
+        let info = with_symbols(&symbol("币安人生USDT", "币安人生", "USDT")).unwrap();
+        assert_eq!(info.symbols[0].symbol, "币安人生USDT");
+    }
+
+    #[test]
+    fn a_symbol_listed_twice_is_refused() {
+        let twice = [
+            symbol("BTCUSDT", "BTC", "USDT"),
+            symbol("ETHUSDT", "ETH", "USDT"),
+            symbol("BTCUSDT", "BTC", "USDT"),
+        ]
+        .join(",");
+        assert_eq!(
+            with_symbols(&twice).unwrap_err(),
+            r#"exchangeInfo.symbols[2].symbol is "BTCUSDT", expected each symbol listed once"#
+        );
+    }
 
     #[test]
     fn decimal_grammar_is_strict() {

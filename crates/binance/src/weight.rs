@@ -136,7 +136,9 @@ impl WeightBudget {
     }
 
     fn window_start(&self, now_ms: i64) -> i64 {
-        let window = self.limit.window_ms();
+        // `parse_exchange_info` refuses a zero window; a `RateLimit` built by hand may still
+        // have one, and a budget must not divide by zero.
+        let window = self.limit.window_ms().max(1);
         now_ms.div_euclid(window) * window
     }
 
@@ -268,6 +270,22 @@ mod tests {
             Some(Duration::from_secs(1)),
         );
         assert_eq!(budget.blocked_until(MINUTE + 2), Some(MINUTE + 600_000));
+    }
+
+    #[test]
+    fn a_zero_window_built_by_hand_does_not_divide_by_zero() {
+        let mut budget = WeightBudget::new(1.0);
+        budget.set_limit(
+            MINUTE,
+            RateLimit {
+                kind: RateLimitKind::RequestWeight,
+                interval: RateLimitInterval::Minute,
+                interval_num: 0,
+                limit: 0,
+            },
+        );
+        assert_eq!(budget.allowance(), 1);
+        assert_eq!(budget.try_acquire(MINUTE, 1), Ok(()));
     }
 
     #[test]

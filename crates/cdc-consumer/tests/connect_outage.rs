@@ -60,7 +60,8 @@ async fn the_pipeline_survives_connect_killed_mid_stream() {
         (writer.inserted() >= inserted_before_kill + 200).then_some(())
     })
     .await;
-    let postgres = pipeline.database().ingester().await;
+    // The ingester role only appends tickers: the superuser updates them.
+    let postgres = pipeline.database().admin().await;
     postgres
         .execute(
             "UPDATE ticker_24h SET last_price = last_price + 1 WHERE symbol = $1 AND id % 3 = 0",

@@ -47,7 +47,8 @@ pub struct Config {
     /// Seconds between kline polls (each also backfills whatever is missing).
     #[arg(long, env = "INGESTER_KLINE_PERIOD_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub kline_period_secs: u64,
-    /// Kline intervals to store, comma-separated (1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M).
+    /// Kline intervals to store, comma-separated (1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M);
+    /// one given twice counts once.
     #[arg(
         long,
         env = "INGESTER_KLINE_INTERVALS",

@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use crate::buffer::{TickerBuffer, TickerPoll};
 use crate::config::Config;
-use crate::klines::{Cursors, KlineBatch, PAGE_LIMIT, next_page_start};
+use crate::klines::{Cursors, KlineBatch, PAGE_LIMIT, distinct_intervals, next_page_start};
 use crate::metrics::{Metrics, binance_error_kind};
 use crate::store::{self, Store, StoreError};
 use crate::symbols::{UnknownSymbols, resolve_symbols};
@@ -72,9 +72,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Inge
     if symbols.is_empty() {
         return Err(IngestError::NoSymbols(config.quote_asset));
     }
+    let intervals = distinct_intervals(&config.kline_intervals);
     tracing::info!(
         symbols = symbols.len(),
-        intervals = ?config.kline_intervals,
+        intervals = ?intervals,
         "tracking {} symbols",
         symbols.len()
     );
@@ -83,7 +84,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Inge
         binance,
         store: Store::new(config.pg_url.clone()),
         symbols: Arc::new(symbols),
-        intervals: Arc::new(config.kline_intervals.clone()),
+        intervals: Arc::new(intervals),
         history: config.kline_history(),
         clock_offset_ms: info.server_time - now_ms(),
         cursors: None,

@@ -12,6 +12,17 @@ use std::time::Duration;
 
 use binance::{Interval, Kline};
 
+/// The configured intervals, each once, in the order first given: `--kline-intervals 1m,1m`
+/// would otherwise fetch every candle twice into one batch.
+pub fn distinct_intervals(intervals: &[Interval]) -> Vec<Interval> {
+    let mut seen = HashSet::new();
+    intervals
+        .iter()
+        .copied()
+        .filter(|interval| seen.insert(*interval))
+        .collect()
+}
+
 /// Largest page Binance serves; a page this full may have more behind it.
 pub const PAGE_LIMIT: u16 = 1000;
 
@@ -195,6 +206,21 @@ pub(crate) mod tests {
             NOON + MINUTE
         );
         assert_eq!(batch.symbols(), HashSet::from(["BTCUSDT", "ETHUSDT"]));
+    }
+
+    #[test]
+    fn intervals_are_kept_once_in_the_order_given() {
+        assert_eq!(
+            distinct_intervals(&[
+                Interval::Minute1,
+                Interval::Hour1,
+                Interval::Minute1,
+                Interval::Month1,
+                Interval::Hour1
+            ]),
+            [Interval::Minute1, Interval::Hour1, Interval::Month1]
+        );
+        assert_eq!(distinct_intervals(&[]), []);
     }
 
     #[test]

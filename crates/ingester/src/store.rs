@@ -5,7 +5,13 @@
 //! transaction (all of a poll or none, so a failed poll can be written again), and klines are
 //! upserted on (symbol, interval, open_time) only where a value changed — every UPDATE becomes a
 //! Kafka message, and a closed candle fetched again must not produce one.
+//!
+//! Both writes are safe to repeat. A write that timed out or lost its connection may still have
+//! committed, and the caller cannot tell; it writes again. Tickers are inserted ON CONFLICT on
+//! their natural key (symbol, close_time, last_trade_id) DO NOTHING, so the repeat adds no row,
+//! and an unchanged candle is not updated.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use binance::{Interval, Kline, RetryPolicy, Ticker24h};
@@ -15,7 +21,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls};
 
-use crate::klines::{KlineBatch, SeriesKey};
+use crate::klines::{KlineBatch, KlineRow, SeriesKey};
 
 /// Longest wait for a connection or a statement before PostgreSQL is deemed unreachable: a
 /// half-open TCP connection would otherwise hold a write forever.
@@ -183,7 +189,8 @@ const INSERT_TICKERS: &str = "
         $6::bigint[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[],
         $11::numeric[], $12::numeric[], $13::numeric[], $14::numeric[], $15::numeric[],
         $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[], $20::numeric[],
-        $21::numeric[])";
+        $21::numeric[])
+    ON CONFLICT (symbol, close_time, last_trade_id) DO NOTHING";
 
 /// One array per ticker column, in `INSERT_TICKERS` order. Pure.
 #[derive(Debug, Default, PartialEq)]
@@ -255,7 +262,8 @@ impl TickerColumns {
     }
 }
 
-/// Appends one poll's tickers, fetched at `fetched_at`; returns how many rows were written.
+/// Appends one poll's tickers, fetched at `fetched_at`; returns how many rows were written,
+/// which leaves out tickers already stored (a retried poll, or a quiet pair polled twice).
 pub async fn insert_tickers(
     client: &Client,
     tickers: &[Ticker24h],
@@ -308,9 +316,26 @@ pub struct KlineColumns {
 }
 
 impl KlineColumns {
+    /// The batch's rows, one per (symbol, interval, open time): where a candle appears twice
+    /// (a reply repeating a row, a series asked for twice), the later copy, the newer one,
+    /// stands in the place of the first. An upsert touching one row twice fails as a whole
+    /// ("ON CONFLICT DO UPDATE command cannot affect row a second time"), and would fail again at
+    /// every poll, stopping every series in the batch for good.
     pub fn from_batch(batch: &KlineBatch) -> Result<Self, StoreError> {
-        let mut columns = Self::default();
+        let mut position: HashMap<(&str, Interval, i64), usize> = HashMap::new();
+        let mut distinct: Vec<&KlineRow> = Vec::with_capacity(batch.rows.len());
         for row in &batch.rows {
+            let key = (row.symbol.as_str(), row.interval, row.kline.open_time);
+            match position.get(&key) {
+                Some(&index) => distinct[index] = row,
+                None => {
+                    position.insert(key, distinct.len());
+                    distinct.push(row);
+                }
+            }
+        }
+        let mut columns = Self::default();
+        for row in distinct {
             let (symbol, kline): (&str, &Kline) = (&row.symbol, &row.kline);
             columns
                 .open_times
@@ -477,6 +502,44 @@ mod kline_tests {
             "2024-03-01T12:00:59.999+00:00"
         );
         assert_eq!(columns.params().len(), 13, "one parameter per UNNEST array");
+    }
+
+    #[test]
+    fn a_candle_twice_in_a_batch_is_written_once_with_its_later_values() {
+        let mut batch = KlineBatch::default();
+        batch.extend(
+            "BTCUSDT",
+            Interval::Minute1,
+            vec![
+                kline(1_709_294_400_000, "1"),
+                kline(1_709_294_460_000, "2"),
+                kline(1_709_294_400_000, "3"),
+            ],
+        );
+        batch.extend(
+            "BTCUSDT",
+            Interval::Minute1,
+            vec![kline(1_709_294_460_000, "4")],
+        );
+        // Same open time, other series: distinct candles.
+        batch.extend(
+            "BTCUSDT",
+            Interval::Hour1,
+            vec![kline(1_709_294_400_000, "5")],
+        );
+        batch.extend(
+            "ETHUSDT",
+            Interval::Minute1,
+            vec![kline(1_709_294_400_000, "6")],
+        );
+        let columns = KlineColumns::from_batch(&batch).unwrap();
+        let closes: Vec<String> = columns.decimals[3].iter().map(Decimal::to_string).collect();
+        assert_eq!(closes, ["3", "4", "5", "6"]);
+        assert_eq!(columns.intervals, ["1m", "1m", "1h", "1m"]);
+        assert_eq!(
+            columns.symbols,
+            ["BTCUSDT", "BTCUSDT", "BTCUSDT", "ETHUSDT"]
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! admin endpoints (the market clock, and the limiter's bans for tests that check a client
 //! honours them). Market data and validation come from the pure modules.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -35,6 +36,7 @@ pub struct AppState {
     clock: SimClock,
     limiter: Mutex<WeightLimiter>,
     faults: FaultInjector,
+    broken_kline_symbols: HashSet<String>,
     used_weight_header: HeaderName,
 }
 
@@ -49,6 +51,7 @@ impl AppState {
             clock: SimClock::new(config.start_time.unwrap_or_else(real_now_ms), config.speed),
             limiter: Mutex::new(WeightLimiter::new(limiter)),
             faults: FaultInjector::new(config.fault_rates(), config.seed),
+            broken_kline_symbols: config.broken_kline_symbols.iter().cloned().collect(),
             used_weight_header,
         }
     }
@@ -134,6 +137,11 @@ async fn klines(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -
     market_data(state, KLINES_WEIGHT, move |state| {
         let request = params::klines_request(&params)?;
         let symbol = lookup(&state.universe, &request.symbol)?;
+        if state.broken_kline_symbols.contains(&request.symbol) {
+            return Err(internal_error(
+                "injected fault: this symbol's klines are broken",
+            ));
+        }
         let now = state.clock.now_ms();
         let candles = kline_indices(
             request.interval,

@@ -59,6 +59,10 @@ pub struct SimConfig {
     /// Share of successful responses with one decimal malformed, e.g. "4.00000200.4" (0..=1).
     #[arg(long, env = "MARKET_SIM_MALFORMED_RATE", default_value_t = 0.0, value_parser = rate)]
     pub malformed_rate: f64,
+    /// Symbols whose klines always answer HTTP 500, comma-separated: one series failing for
+    /// good while every other goes on.
+    #[arg(long, env = "MARKET_SIM_BROKEN_KLINE_SYMBOLS", value_delimiter = ',')]
+    pub broken_kline_symbols: Vec<String>,
     /// Log format: `text` for people, `json` for log pipelines (the same variable as the
     /// pipeline's other binaries read).
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = service::LOG_FORMATS)]

@@ -98,7 +98,8 @@ impl TestPipeline {
 
     /// The environment under which `cdc-consumer` (and its `verify`) work on this slice: its
     /// topics, dead-letter topic, keyspace and database, on the stack's servers, as the
-    /// consumer's Cassandra role.
+    /// consumer's Cassandra role. `verify` reads PostgreSQL as the read-only `grafana` role: the
+    /// ingester's may not read tickers.
     pub fn consumer_environment(&self) -> Vec<(&'static str, String)> {
         vec![
             (
@@ -117,7 +118,7 @@ impl TestPipeline {
                 "CASSANDRA_PASSWORD",
                 self.stack.cassandra_consumer.password.clone(),
             ),
-            ("PG_URL", self.database.ingester_url()),
+            ("PG_URL", self.database.grafana_url()),
         ]
     }
 

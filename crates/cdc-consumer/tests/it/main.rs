@@ -11,6 +11,7 @@ mod dashboards;
 mod delivery;
 mod end_to_end;
 mod help;
+mod ingester_writes;
 mod login;
 mod ordering;
 mod pipeline_dashboard;

@@ -26,6 +26,8 @@ async fn the_last_change_of_each_row_wins_under_concurrent_writes() {
     );
     let postgres = pipeline.database().ingester().await;
     insert_tickers(&postgres, SYMBOL, DAY, 1, ROWS).await;
+    // The ingester role only appends tickers: the superuser updates them.
+    let postgres = pipeline.database().admin().await;
     // Each round is its own transaction changing every row, so each row sees ROUNDS changes in
     // quick succession while the other rows' changes are written beside them.
     for round in 1..=ROUNDS {

@@ -31,7 +31,9 @@ async fn verify_finds_no_difference_after_a_busy_stream_and_names_a_tampered_val
     for batch in 0..4 {
         insert_tickers(&postgres, symbol, DAY, batch * 500 + 1, 500).await;
     }
-    postgres
+    // The ingester role only appends tickers: the superuser updates and deletes them.
+    let admin = pipeline.database().admin().await;
+    admin
         .execute(
             "UPDATE ticker_24h SET last_price = last_price * 3, volume = 1234567890123.45678901
              WHERE symbol = $1 AND id % 4 = 0",
@@ -39,8 +41,6 @@ async fn verify_finds_no_difference_after_a_busy_stream_and_names_a_tampered_val
         )
         .await
         .expect("update failed");
-    // The ingester role may not delete: the superuser does.
-    let admin = pipeline.database().admin().await;
     let deleted = admin
         .execute(
             "DELETE FROM ticker_24h WHERE symbol = $1 AND id % 7 = 0",
@@ -69,7 +69,7 @@ async fn verify_finds_no_difference_after_a_busy_stream_and_names_a_tampered_val
     );
 
     let session = cassandra().await;
-    let first_id: i64 = postgres
+    let first_id: i64 = admin
         .query_one(
             "SELECT min(id) FROM ticker_24h WHERE symbol = $1",
             &[&symbol],
@@ -77,7 +77,7 @@ async fn verify_finds_no_difference_after_a_busy_stream_and_names_a_tampered_val
         .await
         .expect("cannot read the first id")
         .get(0);
-    let first_close: chrono::DateTime<chrono::Utc> = postgres
+    let first_close: chrono::DateTime<chrono::Utc> = admin
         .query_one(
             "SELECT close_time FROM ticker_24h WHERE id = $1",
             &[&first_id],

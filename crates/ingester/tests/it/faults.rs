@@ -8,8 +8,19 @@ use market_sim::RunningSim;
 
 use crate::{
     HISTORY_START, START_CANDLE, config, continuous_span, database, eventually, free_port, get,
-    open_times, sample, sim, spawn, stop, within,
+    metric, open_times, sample, sim, spawn, stop, within,
 };
+
+/// Ticker polls fetched and stored, on the /metrics of the ingester listening on `listen`.
+/// Counted there rather than as rows: a frozen simulator serves the same tickers at every poll,
+/// and the same ticker is stored once.
+async fn ticker_polls(listen: &str) -> f64 {
+    metric(
+        listen,
+        "ingester_polls_total{endpoint=\"/api/v3/ticker/24hr\",outcome=\"ok\"}",
+    )
+    .await
+}
 
 async fn ticker_rows(admin: &tokio_postgres::Client, symbol: &str) -> i64 {
     admin
@@ -28,18 +39,24 @@ async fn storms_of_5xx_and_truncated_bodies_are_survived() {
     let database = database("storms").await;
     let admin = database.admin().await;
     let sim = sim(&["--error-rate", "0.3", "--truncate-rate", "0.2"]).await;
+    let listen = format!("127.0.0.1:{}", free_port());
     let running = spawn(config(
         &database.ingester_url(),
         &sim.base_url(),
         &[SYMBOL],
-        &[],
+        &["--listen", &listen],
     ));
     eventually(
         "five ticker polls through the storm",
         Duration::from_secs(60),
-        || async { (ticker_rows(&admin, SYMBOL).await >= 5).then_some(()) },
+        || async { (ticker_polls(&listen).await >= 5.0).then_some(()) },
     )
     .await;
+    assert_eq!(
+        ticker_rows(&admin, SYMBOL).await,
+        1,
+        "the same ticker, stored once"
+    );
     assert!(!running.1.is_finished());
     stop(running).await;
     assert_eq!(
@@ -146,11 +163,11 @@ async fn the_weight_budget_keeps_the_ingester_under_the_limit() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(highest <= 40.0, "used weight reached {highest} of 40");
-    let before = ticker_rows(&admin, SYMBOLS[0]).await;
+    let before = ticker_polls(&listen).await;
     eventually(
         "another ticker poll: still polling, never banned",
         Duration::from_secs(10),
-        || async { (ticker_rows(&admin, SYMBOLS[0]).await > before).then_some(()) },
+        || async { (ticker_polls(&listen).await > before).then_some(()) },
     )
     .await;
     stop(running).await;
@@ -195,11 +212,12 @@ async fn a_429_and_a_418_from_another_client_are_waited_out() {
         "3",
     ])
     .await;
+    let listen = format!("127.0.0.1:{}", free_port());
     let running = spawn(config(
         &database.ingester_url(),
         &sim.base_url(),
         &[SYMBOL],
-        &[],
+        &["--listen", &listen],
     ));
     eventually("the first tickers", Duration::from_secs(30), || async {
         (ticker_rows(&admin, SYMBOL).await >= 1).then_some(())
@@ -234,25 +252,12 @@ async fn a_429_and_a_418_from_another_client_are_waited_out() {
         "the ingester kept sending during the ban: {record}"
     );
     let ended = ended.unwrap_or_else(|| panic!("the ban has not ended after 20 s: {record}"));
-    let banned_until = chrono::DateTime::from_timestamp_millis(
-        ended["bannedUntil"].as_i64().expect("bannedUntil"),
-    )
-    .expect("bannedUntil is a time");
+    let polls_when_it_ended = ticker_polls(&listen).await;
 
     eventually(
         "tickers fetched after the ban",
         Duration::from_secs(30),
-        || async {
-            let after: i64 = admin
-                .query_one(
-                    "SELECT count(*) FROM ticker_24h WHERE symbol = $1 AND fetched_at > $2",
-                    &[&SYMBOL, &banned_until],
-                )
-                .await
-                .unwrap()
-                .get(0);
-            (after >= 2).then_some(())
-        },
+        || async { (ticker_polls(&listen).await >= polls_when_it_ended + 2.0).then_some(()) },
     )
     .await;
     stop(running).await;
@@ -261,6 +266,72 @@ async fn a_429_and_a_418_from_another_client_are_waited_out() {
         (&record["bans"], &record["requestsWhileBanned"]),
         (&1.into(), &ended["requestsWhileBanned"]),
         "no request during a ban after it ended, and no second ban: {record}"
+    );
+    sim.stop().await.unwrap();
+}
+
+/// One symbol's klines fail at every request, for good; the other symbols' series stay
+/// current, and the broken symbol's tickers are still stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_symbol_with_broken_klines_leaves_every_other_series_current() {
+    const BROKEN: &str = "SYM0172USDT";
+    const SYMBOLS: [&str; 3] = ["SYM0171USDT", BROKEN, "SYM0173USDT"];
+    let database = database("broken_series").await;
+    let admin = database.admin().await;
+    let sim = sim(&["--broken-kline-symbols", BROKEN]).await;
+    let listen = format!("127.0.0.1:{}", free_port());
+    let running = spawn(config(
+        &database.ingester_url(),
+        &sim.base_url(),
+        &SYMBOLS,
+        &["--listen", &listen, "--kline-intervals", "1m,1h"],
+    ));
+    eventually(
+        "the healthy series stored up to the open candle",
+        Duration::from_secs(60),
+        || async {
+            let mut current = true;
+            for symbol in [SYMBOLS[0], SYMBOLS[2]] {
+                current &= open_times(&admin, symbol).await.last() == Some(&START_CANDLE);
+            }
+            current.then_some(())
+        },
+    )
+    .await;
+    // A poll or two later, still running and still failing the broken series only.
+    let before = ticker_polls(&listen).await;
+    eventually("two more ticker polls", Duration::from_secs(30), || async {
+        (ticker_polls(&listen).await >= before + 2.0).then_some(())
+    })
+    .await;
+    assert!(!running.1.is_finished());
+    stop(running).await;
+    for symbol in [SYMBOLS[0], SYMBOLS[2]] {
+        assert_eq!(
+            continuous_span(symbol, &open_times(&admin, symbol).await),
+            HISTORY_START..=START_CANDLE,
+            "{symbol}"
+        );
+        let hourly: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM klines WHERE symbol = $1 AND interval = '1h'",
+                &[&symbol],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(hourly >= 1, "{symbol}: its 1h series is stored too");
+    }
+    let broken_klines: i64 = admin
+        .query_one("SELECT count(*) FROM klines WHERE symbol = $1", &[&BROKEN])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(broken_klines, 0, "the broken series has nothing to store");
+    assert_eq!(
+        ticker_rows(&admin, BROKEN).await,
+        1,
+        "its tickers are still stored"
     );
     sim.stop().await.unwrap();
 }

@@ -1,9 +1,10 @@
 //! Start-up: symbols are checked against exchangeInfo (an unknown one stops the binary with a
-//! non-zero status naming it), and `all` means every TRADING pair of the quote asset.
+//! non-zero status naming it), `all` means every TRADING pair of the quote asset, and a kline
+//! interval given twice counts once.
 
 use std::process::Command;
 
-use crate::{config, database, sim};
+use crate::{HISTORY_START, START_CANDLE, config, continuous_span, database, open_times, sim};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_symbol_stops_the_ingester_naming_it() {
@@ -65,6 +66,36 @@ async fn all_tracks_every_trading_pair_of_the_quote_asset() {
             .unwrap();
         let symbols: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
         assert_eq!(symbols, ["BNBBTC", "ETHBTC"], "{table}");
+    }
+    sim.stop().await.unwrap();
+}
+
+/// `--kline-intervals 1m,1m` asks for each 1m series twice. Fetched twice into one batch, every
+/// candle would be in the batched upsert twice, which PostgreSQL refuses as a whole, at every
+/// poll, for every series in the batch; the interval counts once instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_kline_interval_counts_once_and_every_series_is_stored() {
+    const SYMBOLS: [&str; 2] = ["SYM0161USDT", "SYM0162USDT"];
+    let database = database("repeated_interval").await;
+    let admin = database.admin().await;
+    let sim = sim(&[]).await;
+    ingester::run(
+        config(
+            &database.ingester_url(),
+            &sim.base_url(),
+            &SYMBOLS,
+            &["--kline-intervals", "1m,1m", "--once"],
+        ),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    for symbol in SYMBOLS {
+        assert_eq!(
+            continuous_span(symbol, &open_times(&admin, symbol).await),
+            HISTORY_START..=START_CANDLE,
+            "{symbol}"
+        );
     }
     sim.stop().await.unwrap();
 }

@@ -1,8 +1,9 @@
 //! Tests of the `xtask` binary's behaviour, and of what the stack it sets up promises
 //! (`roles` and `cassandra_roles`: PostgreSQL's and Cassandra's logins and privileges; `argv`:
 //! no password on a command line; `register_connector`: compose's registration job against a
-//! scripted and the real Connect; all on the stack `cargo xtask test` starts), `help`: no
-//! password in `--help`, and `tidy`: module docs and workspace dependencies.
+//! scripted and the real Connect; `schema_upgrade`: `sql/postgres` on an earlier install; all on
+//! the stack `cargo xtask test` starts), `help`: no password in `--help`, and `tidy`: module
+//! docs and workspace dependencies.
 
 mod argv;
 mod cassandra_roles;
@@ -10,6 +11,7 @@ mod compose;
 mod help;
 mod register_connector;
 mod roles;
+mod schema_upgrade;
 mod tidy;
 
 use std::net::TcpListener;

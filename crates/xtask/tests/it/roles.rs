@@ -65,17 +65,58 @@ async fn each_role_may_do_only_what_readme_grants() {
         .execute(insert, &[])
         .await
         .expect("the ingester may insert tickers");
+    // What the ingester's own statements need (crates/ingester/src/store.rs): appending
+    // tickers ON CONFLICT on their natural key, and upserting klines' values.
+    let insert_once = "INSERT INTO ticker_24h (symbol, last_price, close_time, last_trade_id)
+        VALUES ('BTCUSDT', 1, '2025-11-04T14:19:37.123Z', 7)
+        ON CONFLICT (symbol, close_time, last_trade_id) DO NOTHING";
+    for _ in 0..2 {
+        ingester
+            .execute(insert_once, &[])
+            .await
+            .expect("the ingester may insert tickers on their natural key");
+    }
+    let upsert = "INSERT INTO klines (symbol, interval, open_time, open_price, high_price,
+            low_price, close_price, volume, close_time, quote_volume, trade_count,
+            taker_buy_base_volume, taker_buy_quote_volume)
+        VALUES ('BTCUSDT', '1m', '2025-11-04T14:19:00Z', 1, 1, 1, $1::int, 1,
+                '2025-11-04T14:19:59.999Z', 1, 1, 1, 1)
+        ON CONFLICT (symbol, interval, open_time) DO UPDATE SET
+            close_price = EXCLUDED.close_price, updated_at = now()
+        WHERE klines.close_price IS DISTINCT FROM EXCLUDED.close_price";
+    for close in [1, 2] {
+        ingester
+            .execute(upsert, &[&close])
+            .await
+            .expect("the ingester may upsert klines");
+    }
     ingester
-        .execute("UPDATE ticker_24h SET last_price = 2", &[])
+        .query(
+            "SELECT max(open_time) FROM klines WHERE symbol = 'BTCUSDT'",
+            &[],
+        )
         .await
-        .expect("the ingester may update");
+        .expect("the ingester may read where a kline series resumes");
     grafana
         .query("SELECT * FROM ticker_24h", &[])
         .await
         .expect("grafana may read");
 
-    let refusals: [(&str, &tokio_postgres::Client, &str); 8] = [
+    let refusals: [(&str, &tokio_postgres::Client, &str); 13] = [
         ("ingester", &ingester, "DELETE FROM ticker_24h"),
+        (
+            "ingester",
+            &ingester,
+            "UPDATE ticker_24h SET last_price = 2",
+        ),
+        ("ingester", &ingester, "SELECT last_price FROM ticker_24h"),
+        (
+            "ingester",
+            &ingester,
+            "UPDATE klines SET symbol = 'ETHUSDT'",
+        ),
+        ("ingester", &ingester, "DELETE FROM klines"),
+        ("ingester", &ingester, "TRUNCATE klines"),
         ("ingester", &ingester, "TRUNCATE ticker_24h"),
         ("ingester", &ingester, "CREATE TABLE sneaky (id int)"),
         ("ingester", &ingester, "SELECT * FROM price_alerts"),

@@ -315,7 +315,8 @@ pub async fn run(
                 };
                 let submitted = waiting
                     .wait_polling(lanes.submit(lane, dispatched), &mut held)
-                    .await;
+                    .await
+                    .is_some();
                 if !submitted {
                     progress.end(&partition, offset, false, offsets.as_ref());
                 }
@@ -325,12 +326,22 @@ pub async fn run(
                 // No key to order by (a truncate): run alone, once everything before it has
                 // ended, and before anything after it starts.
                 let idle = waiting.wait_polling(progress.idle(), &mut held).await;
-                if idle {
+                if idle.is_none() {
+                    false
+                } else {
+                    // Polling meanwhile too (a truncate during a Cassandra outage takes as long
+                    // as the outage), so the job runs as a task of its own: a revocation's
+                    // callback, which runs inside the poll, waits for it to stop.
                     let stop = progress.dispatch(&partition, offset);
-                    let written = replicator.execute(&job, &stop).instrument(span).await;
-                    progress.end(&partition, offset, written, offsets.as_ref());
+                    let replicator = Arc::clone(&replicator);
+                    let execution = tokio::spawn(
+                        async move { replicator.execute(&job, &stop).await }.instrument(span),
+                    );
+                    let written = waiting.wait_polling(execution, &mut held).await;
+                    let done = matches!(written, Some(Ok(true)));
+                    progress.end(&partition, offset, done, offsets.as_ref());
+                    written.is_some()
                 }
-                idle
             }
         };
         if !handed_over {
@@ -374,21 +385,21 @@ struct Waiting<'a> {
 }
 
 impl Waiting<'_> {
-    /// Waits for `until` (room in a lane, or every earlier message ended). A wait longer than
+    /// Waits for `until` (room in a lane, every earlier message ended, or a truncate written). A wait longer than
     /// `pause_after` (Cassandra slow or down) pauses every assigned partition and keeps
     /// receiving meanwhile: the group's poll deadline (`max.poll.interval.ms`) and rebalances
     /// need the consumer to be polled, or the group drops this instance and another replays its
     /// partitions. Messages fetched before the pause took effect are held, in order, in `held`.
-    /// Resumes once `until` is done. Returns false if shut down first.
-    async fn wait_polling(
+    /// Resumes once `until` is done, and returns its output; `None` if shut down first.
+    async fn wait_polling<T>(
         &self,
-        until: impl std::future::Future<Output = ()>,
+        until: impl std::future::Future<Output = T>,
         held: &mut VecDeque<OwnedMessage>,
-    ) -> bool {
+    ) -> Option<T> {
         tokio::pin!(until);
         tokio::select! {
-            _ = self.shutdown.cancelled() => return false,
-            () = &mut until => return true,
+            _ = self.shutdown.cancelled() => return None,
+            output = &mut until => return Some(output),
             () = tokio::time::sleep(self.pause_after) => {}
         }
         let paused = self.consumer.assignment().ok();
@@ -401,10 +412,10 @@ impl Waiting<'_> {
                 Err(error) => tracing::warn!("cannot pause partitions: {error}"),
             }
         }
-        let handed_over = loop {
+        let output = loop {
             tokio::select! {
-                _ = self.shutdown.cancelled() => break false,
-                () = &mut until => break true,
+                _ = self.shutdown.cancelled() => break None,
+                output = &mut until => break Some(output),
                 received = self.consumer.recv() => match received {
                     Ok(message) => held.push_back(message.detach()),
                     Err(error) => log_receive_error(&error),
@@ -418,7 +429,7 @@ impl Waiting<'_> {
                 Err(error) => tracing::warn!("cannot resume partitions: {error}"),
             }
         }
-        handed_over
+        output
     }
 }
 

@@ -130,6 +130,15 @@ pub struct StackConfig {
         hide_env_values = true
     )]
     cassandra_grafana_password: String,
+    /// How much WAL, in MiB, a replication slot may hold back while Debezium is behind or down
+    /// (PostgreSQL's `max_slot_wal_keep_size`).
+    #[arg(
+        long,
+        global = true,
+        env = "CDC_PG_MAX_SLOT_WAL_KEEP_MB",
+        default_value_t = 4096
+    )]
+    max_slot_wal_keep_mb: u64,
     /// How many hours the change topics that Connect creates keep messages (`retention.ms`).
     #[arg(
         long,
@@ -184,6 +193,8 @@ pub struct Stack {
     pub startup_timeout: std::time::Duration,
     /// Retention and compression of the change topics Connect creates.
     pub topics: TopicSettings,
+    /// PostgreSQL's `max_slot_wal_keep_size`, in MiB.
+    pub max_slot_wal_keep_mb: u64,
 }
 
 /// Retention and compression of the change topics Connect creates.
@@ -242,6 +253,7 @@ impl StackConfig {
             cassandra_consumer_password: self.cassandra_consumer_password,
             cassandra_grafana_password: self.cassandra_grafana_password,
             startup_timeout: std::time::Duration::from_secs(self.startup_timeout_secs),
+            max_slot_wal_keep_mb: self.max_slot_wal_keep_mb,
             topics: TopicSettings {
                 retention_ms: self.topic_retention_hours.saturating_mul(3_600_000),
                 retention_bytes: self.topic_retention_mib.saturating_mul(1 << 20),

@@ -44,6 +44,12 @@ pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
         .args(["-c", "wal_level=logical"])
         .args(["-c", "max_wal_senders=10"])
         .args(["-c", "max_replication_slots=10"])
+        // A replication slot holds WAL until Debezium confirms it: without a bound, a Connect
+        // that stays down fills the disk. Past it the slot is invalidated (README says what then).
+        .args([
+            "-c",
+            &format!("max_slot_wal_keep_size={}MB", stack.max_slot_wal_keep_mb),
+        ])
         .args(["-c", "password_encryption=scram-sha-256"]);
     if let Some(user) = &run_as {
         command.uid(user.uid.as_raw()).gid(user.gid.as_raw());

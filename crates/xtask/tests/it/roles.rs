@@ -145,3 +145,24 @@ async fn each_role_may_do_only_what_readme_grants() {
 fn password_of(variable: &str, default: &str) -> String {
     std::env::var(variable).unwrap_or_else(|_| default.to_owned())
 }
+
+/// The WAL a replication slot may hold back is bounded, natively (`stack up`) and in compose:
+/// a Connect that stays down cannot fill the disk.
+#[tokio::test]
+async fn replication_slots_hold_back_bounded_wal() {
+    let admin = login(&stack_fixtures::required_env("PG_ADMIN_URL"))
+        .await
+        .expect("the superuser logs in");
+    let bound: String = admin
+        .query_one("SHOW max_slot_wal_keep_size", &[])
+        .await
+        .expect("SHOW max_slot_wal_keep_size")
+        .get(0);
+    assert_ne!(bound, "-1", "replication slots may hold back unbounded WAL");
+    let compose = std::fs::read_to_string(crate::workspace().join("docker-compose.yml"))
+        .expect("docker-compose.yml");
+    assert!(
+        compose.contains("max_slot_wal_keep_size=${PG_MAX_SLOT_WAL_KEEP_SIZE:-"),
+        "compose's PostgreSQL does not bound its slots' WAL"
+    );
+}

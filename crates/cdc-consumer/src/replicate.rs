@@ -191,23 +191,23 @@ impl Replicator {
         // First the whole message; if the dead-letter topic refuses a record that large, the
         // headers alone, retried without limit: they cannot be dropped, and once they fail too
         // only an operator can help (the topic's limits), so /healthz says so meanwhile.
-        let whole = self
-            .retry(
+        let publish = |with_payload: bool, classify: fn(&KafkaError) -> Failure| {
+            self.retry(
                 RETRY_DEAD_LETTER_PUBLISH,
                 stop,
-                || {
+                move || {
                     publish_dead_letter(
                         &self.dead_letters,
                         &self.dead_letter_topic,
                         message,
                         reason,
-                        true,
+                        with_payload,
                     )
                 },
-                publish_failure,
+                classify,
             )
-            .await;
-        let sent = match whole {
+        };
+        let sent = match publish(true, publish_failure).await {
             Ok(()) => true,
             Err(None) => false,
             Err(Some(error)) => {
@@ -218,22 +218,7 @@ impl Replicator {
                     message.partition(),
                     message.offset()
                 );
-                self.retry(
-                    RETRY_DEAD_LETTER_PUBLISH,
-                    stop,
-                    || {
-                        publish_dead_letter(
-                            &self.dead_letters,
-                            &self.dead_letter_topic,
-                            message,
-                            reason,
-                            false,
-                        )
-                    },
-                    |_: &KafkaError| Failure::Transient,
-                )
-                .await
-                .is_ok()
+                publish(false, |_| Failure::Transient).await.is_ok()
             }
         };
         if sent {

@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use scylla::value::CqlDate;
 
 use crate::{
     ContinuousWriter, RunningConsumer, TestPipeline, await_committed, await_tickers, cassandra,
-    changed_ids, committed_offset, end_offset, events_handled, eventually, insert_tickers,
+    changed_ids, committed_offset, end_offset, events_handled, eventually, header, insert_tickers,
     members_with_partitions, reader_from_beginning, required_env, ticker_count, written_ids,
 };
 
@@ -54,18 +54,6 @@ async fn message_at(topic: &str, offset: i64) -> rdkafka::message::OwnedMessage 
     })
     .await
     .unwrap_or_else(|_| panic!("no offset {offset} in {topic}"))
-}
-
-/// Header `name` of a dead letter, as text.
-fn header(dead_letter: &rdkafka::message::OwnedMessage, name: &str) -> String {
-    dead_letter
-        .headers()
-        .expect("the dead letter has no headers")
-        .iter()
-        .find(|header| header.key == name)
-        .and_then(|header| header.value)
-        .map(|value| String::from_utf8_lossy(value).into_owned())
-        .unwrap_or_else(|| panic!("no {name} header"))
 }
 
 /// Every change below `committed` on partition 0 of `topic` is in Cassandra: the group's
@@ -498,23 +486,12 @@ async fn dead_letters_that_cannot_be_published_make_the_consumer_unhealthy_until
     // pointing to the source offset. Either way, only once the topic takes them.
     set_topic_config(&dead_letter_topic, "max.message.bytes", "1048588").await;
     let dead_letter = first_message(&dead_letter_topic).await;
-    let header = |name: &str| {
-        use rdkafka::message::Headers;
-        dead_letter.headers().and_then(|headers| {
-            headers
-                .iter()
-                .find(|header| header.key == name)
-                .and_then(|header| header.value)
-                .map(|value| String::from_utf8_lossy(value).into_owned())
-        })
-    };
-    assert_eq!(header("dlq.source.offset").as_deref(), Some("0"));
+    assert_eq!(header(&dead_letter, "dlq.source.offset"), "0");
     match dead_letter.payload() {
         Some(payload) => assert_eq!(payload, poison.as_bytes()),
         None => assert!(
-            header("dlq.payload").is_some_and(|note| note.starts_with("omitted")),
-            "a dead letter without its payload says so: {:?}",
-            header("dlq.payload")
+            header(&dead_letter, "dlq.payload").starts_with("omitted"),
+            "a dead letter without its payload says so"
         ),
     }
     eventually(BOUND, "/healthz healthy again", || async {
@@ -555,23 +532,10 @@ async fn a_dead_letter_too_large_for_its_topic_goes_without_its_payload() {
 
     let dead_letter = first_message(&dead_letter_topic).await;
     assert_eq!(dead_letter.payload(), None, "the payload does not fit");
-    let header = |name: &str| {
-        use rdkafka::message::Headers;
-        dead_letter.headers().and_then(|headers| {
-            headers
-                .iter()
-                .find(|header| header.key == name)
-                .and_then(|header| header.value)
-                .map(|value| String::from_utf8_lossy(value).into_owned())
-        })
-    };
-    assert_eq!(header("dlq.source.topic"), Some(topic.clone()));
-    assert_eq!(header("dlq.source.offset").as_deref(), Some("0"));
-    assert!(
-        header("dlq.payload").is_some_and(|note| note.starts_with("omitted")),
-        "{:?}",
-        header("dlq.payload")
-    );
+    assert_eq!(header(&dead_letter, "dlq.source.topic"), topic);
+    assert_eq!(header(&dead_letter, "dlq.source.offset"), "0");
+    let note = header(&dead_letter, "dlq.payload");
+    assert!(note.starts_with("omitted"), "{note}");
     await_committed(
         &consumer.group,
         &topic,

@@ -338,14 +338,7 @@ async fn a_change_cassandra_always_rejects_is_dead_lettered_and_the_stream_moves
             .map(|message| message.detach())
     })
     .await;
-    use rdkafka::message::Headers;
-    let headers = dead_letter.headers().expect("the dead letter has headers");
-    let error = headers
-        .iter()
-        .find(|header| header.key == "dlq.error")
-        .and_then(|header| header.value)
-        .map(|value| String::from_utf8_lossy(value).into_owned())
-        .expect("a dlq.error header");
+    let error = crate::header(&dead_letter, "dlq.error");
     assert!(error.contains("Cassandra rejected the write"), "{error}");
     // The other 19 arrived; PostgreSQL holds the 20th under the real symbol, so verify would
     // report it: count instead.

@@ -10,6 +10,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
 pub use stack_fixtures::{TestPipeline, required_env};
 
 /// The consumer binary working on one test pipeline, running until dropped; dropping it kills
@@ -490,4 +491,16 @@ pub async fn events_handled(consumer: &RunningConsumer) -> f64 {
         .filter(|line| line.starts_with("cdc_consumer_events_total{"))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// Header `name` of a dead letter, as text.
+pub fn header(dead_letter: &rdkafka::message::OwnedMessage, name: &str) -> String {
+    dead_letter
+        .headers()
+        .expect("the dead letter has no headers")
+        .iter()
+        .find(|header| header.key == name)
+        .and_then(|header| header.value)
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+        .unwrap_or_else(|| panic!("no {name} header"))
 }

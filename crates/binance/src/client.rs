@@ -18,7 +18,7 @@ use crate::request::{
     plan_ticker_requests, ticker_request,
 };
 use crate::retry::{Disposition, RetryPolicy, classify};
-use crate::weight::{Throttle, WeightBudget};
+use crate::weight::{Priority, Throttle, WeightBudget};
 
 /// Binance's public market-data host.
 pub const DEFAULT_BASE_URL: &str = "https://data-api.binance.vision";
@@ -78,6 +78,12 @@ impl BinanceClient {
         })
     }
 
+    /// Keeps `weight` of every window of the budget for `Priority::Normal` requests, which
+    /// `Priority::Background` requests wait rather than spend.
+    pub fn reserve_weight(&self, weight: u32) {
+        self.lock_budget().set_reserve(weight);
+    }
+
     /// A copy of the weight budget as it stands, for metrics and tests.
     pub fn budget(&self) -> WeightBudget {
         self.lock_budget().clone()
@@ -85,8 +91,10 @@ impl BinanceClient {
 
     /// `GET /api/v3/ping`: succeeds when the API is reachable.
     pub async fn ping(&self) -> Result<(), Error> {
-        self.fetch(ping_request(&self.base_url), "", |_| Ok(()))
-            .await
+        self.fetch(ping_request(&self.base_url), "", Priority::Normal, |_| {
+            Ok(())
+        })
+        .await
     }
 
     /// `GET /api/v3/exchangeInfo`. Also adopts the REQUEST_WEIGHT limit it lists, so calling
@@ -96,6 +104,7 @@ impl BinanceClient {
             .fetch(
                 exchange_info_request(&self.base_url),
                 "",
+                Priority::Normal,
                 parse_exchange_info,
             )
             .await?;
@@ -123,7 +132,10 @@ impl BinanceClient {
                 TickerScope::All => "all".to_owned(),
             };
             let request = ticker_request(&self.base_url, scope);
-            tickers.extend(self.fetch(request, &label, parse_tickers).await?);
+            tickers.extend(
+                self.fetch(request, &label, Priority::Normal, parse_tickers)
+                    .await?,
+            );
         }
         if plan.requests == [TickerScope::All] && !symbols.is_empty() {
             let wanted: HashSet<&str> = symbols.iter().map(String::as_str).collect();
@@ -142,6 +154,28 @@ impl BinanceClient {
         end_time: Option<i64>,
         limit: u16,
     ) -> Result<Vec<Kline>, Error> {
+        self.klines_as(
+            Priority::Normal,
+            symbol,
+            interval,
+            start_time,
+            end_time,
+            limit,
+        )
+        .await
+    }
+
+    /// [`klines`](Self::klines) as a request of `priority`: a backfill's pages go as
+    /// `Priority::Background`, leaving the reserved weight to requests that must go on time.
+    pub async fn klines_as(
+        &self,
+        priority: Priority,
+        symbol: &str,
+        interval: Interval,
+        start_time: Option<i64>,
+        end_time: Option<i64>,
+        limit: u16,
+    ) -> Result<Vec<Kline>, Error> {
         let query = KlinesQuery {
             symbol: symbol.to_owned(),
             interval,
@@ -150,7 +184,7 @@ impl BinanceClient {
             limit,
         };
         let request = klines_request(&self.base_url, &query)?;
-        self.fetch(request, symbol, parse_klines).await
+        self.fetch(request, symbol, priority, parse_klines).await
     }
 
     /// Sends `request` and parses its body, retrying as `classify` allows.
@@ -158,6 +192,7 @@ impl BinanceClient {
         &self,
         request: PreparedRequest,
         symbol: &str,
+        priority: Priority,
         parse: impl Fn(&[u8]) -> Result<T, ParseError>,
     ) -> Result<T, Error> {
         let span = tracing::info_span!(
@@ -169,7 +204,7 @@ impl BinanceClient {
         async {
             let mut failures = 0;
             loop {
-                let error = match self.attempt(&request).await {
+                let error = match self.attempt(&request, priority).await {
                     Ok(body) => match parse(&body) {
                         Ok(value) => return Ok(value),
                         Err(source) => Error::Parse {
@@ -194,8 +229,12 @@ impl BinanceClient {
     }
 
     /// One attempt: wait for the budget, send, account for the response, read the body.
-    async fn attempt(&self, request: &PreparedRequest) -> Result<Vec<u8>, Error> {
-        self.wait_for_budget(request).await?;
+    async fn attempt(
+        &self,
+        request: &PreparedRequest,
+        priority: Priority,
+    ) -> Result<Vec<u8>, Error> {
+        self.wait_for_budget(request, priority).await?;
         let transport = |source| Error::Transport {
             endpoint: request.endpoint,
             source,
@@ -221,9 +260,15 @@ impl BinanceClient {
         })
     }
 
-    async fn wait_for_budget(&self, request: &PreparedRequest) -> Result<(), Error> {
+    async fn wait_for_budget(
+        &self,
+        request: &PreparedRequest,
+        priority: Priority,
+    ) -> Result<(), Error> {
         loop {
-            let verdict = self.lock_budget().try_acquire(now_ms(), request.weight);
+            let verdict = self
+                .lock_budget()
+                .try_acquire_as(now_ms(), request.weight, priority);
             match verdict {
                 Ok(()) => return Ok(()),
                 Err(wait) if wait > self.max_budget_wait => {

@@ -7,7 +7,8 @@
 //!   `klines[3][1] "abc" is not a decimal`;
 //! - [`request`] — URLs, the compact `symbols=["A","B"]` parameter, request weights and the
 //!   cheapest way to cover N symbols;
-//! - [`weight`] — the IP's request-weight budget, `X-MBX-USED-WEIGHT-1M`, 429 and 418;
+//! - [`weight`] — the IP's request-weight budget, `X-MBX-USED-WEIGHT-1M`, 429 and 418, and the
+//!   weight kept in reserve for requests that must go on time;
 //! - [`retry`] — which failures are retried, and the backoff between attempts;
 //! - [`client`] — `BinanceClient`, the async IO that ties them together.
 //!
@@ -35,4 +36,4 @@ pub use parse::{
 };
 pub use request::{Endpoint, TickerPlan, TickerScope, plan_ticker_requests, ticker_list_weight};
 pub use retry::{Disposition, RetryPolicy, classify};
-pub use weight::{Throttle, WeightBudget};
+pub use weight::{Priority, Throttle, WeightBudget};

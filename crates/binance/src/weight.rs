@@ -11,6 +11,10 @@
 //! A 429 or 418 blocks every request until its `Retry-After` has passed: a 418 is a ban, and
 //! sending anything during it only lengthens it.
 //!
+//! Some weight of every window can be kept in reserve for [`Priority::Normal`] requests: a
+//! [`Priority::Background`] request (a long backfill) waits for the next window rather than
+//! spend it, so the requests that must go on time (a ticker poll) always find room.
+//!
 //! Pure: the caller passes the current time (Unix ms) into every call, so tests drive the clock.
 
 use std::time::Duration;
@@ -31,11 +35,23 @@ pub enum Throttle {
     Banned,
 }
 
+/// Whether a request may spend the weight kept in reserve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Priority {
+    /// May spend the whole allowance, reserve included.
+    #[default]
+    Normal,
+    /// Leaves the reserve to `Normal` requests.
+    Background,
+}
+
 /// The request-weight budget of one IP.
 #[derive(Debug, Clone)]
 pub struct WeightBudget {
     limit: RateLimit,
     share: f64,
+    /// Weight of every window that only `Priority::Normal` requests may spend.
+    reserve: u32,
     /// Start of the window `used` belongs to.
     window_start_ms: i64,
     used: u32,
@@ -54,6 +70,7 @@ impl WeightBudget {
                 limit: DEFAULT_WEIGHT_LIMIT,
             },
             share: share.clamp(0.0, 1.0),
+            reserve: 0,
             window_start_ms: i64::MIN,
             used: 0,
             blocked_until_ms: None,
@@ -78,6 +95,16 @@ impl WeightBudget {
         ((f64::from(self.limit.limit) * self.share) as u32).max(1)
     }
 
+    /// Keeps `weight` of every window for `Priority::Normal` requests.
+    pub fn set_reserve(&mut self, weight: u32) {
+        self.reserve = weight;
+    }
+
+    /// The weight of every window kept for `Priority::Normal` requests.
+    pub fn reserve(&self) -> u32 {
+        self.reserve
+    }
+
     /// Weight counted in the window containing `now_ms`.
     pub fn used(&self, now_ms: i64) -> u32 {
         if self.window_start(now_ms) == self.window_start_ms {
@@ -92,15 +119,31 @@ impl WeightBudget {
         self.blocked_until_ms.filter(|&until| until > now_ms)
     }
 
-    /// Reserves `weight` for a request about to be sent at `now_ms`, or says how long to wait
-    /// before trying again. A request heavier than the whole allowance may still go, alone, at
-    /// the start of a fresh window; otherwise it could never go at all.
+    /// Takes `weight` for a `Priority::Normal` request about to be sent at `now_ms`, or says
+    /// how long to wait before trying again.
     pub fn try_acquire(&mut self, now_ms: i64, weight: u32) -> Result<(), Duration> {
+        self.try_acquire_as(now_ms, weight, Priority::Normal)
+    }
+
+    /// Takes `weight` for a request of `priority` about to be sent at `now_ms`, or says how
+    /// long to wait before trying again. A request heavier than what its priority may spend
+    /// still goes, alone, at the start of a fresh window; otherwise it could never go at all
+    /// (and a background request gets at least that much, however large the reserve).
+    pub fn try_acquire_as(
+        &mut self,
+        now_ms: i64,
+        weight: u32,
+        priority: Priority,
+    ) -> Result<(), Duration> {
         if let Some(until) = self.blocked_until(now_ms) {
             return Err(millis(until - now_ms));
         }
         self.roll(now_ms);
-        if self.used > 0 && self.used.saturating_add(weight) > self.allowance() {
+        let ceiling = match priority {
+            Priority::Normal => self.allowance(),
+            Priority::Background => self.allowance().saturating_sub(self.reserve),
+        };
+        if self.used > 0 && self.used.saturating_add(weight) > ceiling {
             let window_end = self.window_start_ms + self.limit.window_ms();
             return Err(millis(window_end - now_ms));
         }
@@ -217,6 +260,47 @@ mod tests {
         let mut budget = budget_of(100, 0.1);
         assert_eq!(budget.try_acquire(MINUTE, 80), Ok(()));
         assert!(budget.try_acquire(MINUTE + 1, 1).is_err());
+    }
+
+    #[test]
+    fn background_requests_leave_the_reserve_to_normal_ones() {
+        let mut budget = budget_of(100, 0.5);
+        budget.set_reserve(20);
+        for _ in 0..15 {
+            assert_eq!(
+                budget.try_acquire_as(MINUTE + 1_000, 2, Priority::Background),
+                Ok(())
+            );
+        }
+        assert_eq!(
+            budget.try_acquire_as(MINUTE + 1_000, 2, Priority::Background),
+            Err(Duration::from_secs(59)),
+            "30 of 50 spent: the other 20 are the reserve"
+        );
+        for _ in 0..10 {
+            assert_eq!(budget.try_acquire(MINUTE + 2_000, 2), Ok(()));
+        }
+        assert!(budget.try_acquire(MINUTE + 2_000, 2).is_err());
+        assert_eq!(
+            budget.try_acquire_as(MINUTE + 60_000, 2, Priority::Background),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_reserve_as_large_as_the_allowance_still_lets_one_background_request_a_window() {
+        let mut budget = budget_of(100, 0.5);
+        budget.set_reserve(1_000);
+        assert_eq!(
+            budget.try_acquire_as(MINUTE, 2, Priority::Background),
+            Ok(())
+        );
+        assert!(
+            budget
+                .try_acquire_as(MINUTE + 1, 2, Priority::Background)
+                .is_err()
+        );
+        assert_eq!(budget.try_acquire(MINUTE + 1, 2), Ok(()));
     }
 
     #[test]

@@ -235,6 +235,7 @@ impl BinanceClient {
         priority: Priority,
     ) -> Result<Vec<u8>, Error> {
         self.wait_for_budget(request, priority).await?;
+        let sent_at = now_ms();
         let transport = |source| Error::Transport {
             endpoint: request.endpoint,
             source,
@@ -247,7 +248,7 @@ impl BinanceClient {
             .map_err(transport)?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
-        self.account(status, response.headers(), retry_after);
+        self.account(sent_at, status, response.headers(), retry_after);
         let body = response.bytes().await.map_err(transport)?;
         if status.is_success() {
             return Ok(body.to_vec());
@@ -285,8 +286,15 @@ impl BinanceClient {
         }
     }
 
-    /// Feeds the used-weight header and any 429/418 into the budget.
-    fn account(&self, status: StatusCode, headers: &HeaderMap, retry_after: Option<Duration>) {
+    /// Feeds the used-weight header of the response to a request sent at `sent_at`, and any
+    /// 429/418, into the budget.
+    fn account(
+        &self,
+        sent_at: i64,
+        status: StatusCode,
+        headers: &HeaderMap,
+        retry_after: Option<Duration>,
+    ) {
         let now = now_ms();
         let mut budget = self.lock_budget();
         let header = budget.limit().used_weight_header();
@@ -295,7 +303,7 @@ impl BinanceClient {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse::<u32>().ok())
         {
-            budget.record_used(now, used);
+            budget.record_used(sent_at, now, used);
         }
         let throttle = match status.as_u16() {
             429 => Some(Throttle::TooManyRequests),

@@ -151,10 +151,16 @@ impl WeightBudget {
         Ok(())
     }
 
-    /// Takes in the used weight a response reported (`X-MBX-USED-WEIGHT-…`) at `now_ms`.
-    pub fn record_used(&mut self, now_ms: i64, reported_used: u32) {
+    /// Takes in the used weight reported (`X-MBX-USED-WEIGHT-…`) at `now_ms` by the response
+    /// to a request sent at `sent_at_ms`. A response that arrives in a later window than its
+    /// request was sent in may report the earlier window's weight: taken as the new window's,
+    /// it would hold every request back for a whole window, so it is left out (this budget's
+    /// own count of the new window stands).
+    pub fn record_used(&mut self, sent_at_ms: i64, now_ms: i64, reported_used: u32) {
         self.roll(now_ms);
-        self.used = self.used.max(reported_used);
+        if self.window_start(sent_at_ms) == self.window_start_ms {
+            self.used = self.used.max(reported_used);
+        }
     }
 
     /// Takes in a 429 or 418 received at `now_ms`, with its `Retry-After` if it had one: no
@@ -246,13 +252,26 @@ mod tests {
     fn reported_weight_counts_when_higher_than_our_own() {
         let mut budget = budget_of(6000, 0.5);
         budget.try_acquire(MINUTE, 80).unwrap();
-        budget.record_used(MINUTE + 100, 2990); // another process on our IP spent the rest
+        budget.record_used(MINUTE, MINUTE + 100, 2990); // another process on our IP spent the rest
         assert_eq!(
             budget.try_acquire(MINUTE + 200, 20),
             Err(Duration::from_millis(59_800))
         );
-        budget.record_used(MINUTE + 300, 10); // a lower report does not undo our own count
+        budget.record_used(MINUTE + 200, MINUTE + 300, 10); // a lower report does not undo our own count
         assert_eq!(budget.used(MINUTE + 300), 2990);
+    }
+
+    #[test]
+    fn a_report_of_the_window_before_does_not_count_in_the_next() {
+        let mut budget = budget_of(6000, 0.5);
+        // Sent in the last millisecond of a window, answered in the next with its total.
+        budget.try_acquire(MINUTE + 59_999, 2).unwrap();
+        budget.record_used(MINUTE + 59_999, MINUTE + 60_010, 2_999);
+        assert_eq!(budget.used(MINUTE + 60_010), 0);
+        assert_eq!(budget.try_acquire(MINUTE + 60_020, 2), Ok(()));
+        // Sent and answered in the same window, it counts.
+        budget.record_used(MINUTE + 60_020, MINUTE + 60_030, 2_999);
+        assert_eq!(budget.used(MINUTE + 60_030), 2_999);
     }
 
     #[test]

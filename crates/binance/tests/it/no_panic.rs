@@ -249,7 +249,7 @@ fn parse_everything(body: &[u8]) {
             for now in [info.server_time, 0, i64::MAX / 2] {
                 budget.set_limit(now, limit.clone());
                 let _ = budget.try_acquire(now, 20);
-                budget.record_used(now, u32::MAX);
+                budget.record_used(now, now, u32::MAX);
                 budget.record_throttle(now, Throttle::TooManyRequests, None);
                 budget.record_throttle(now, Throttle::Banned, Some(Duration::MAX));
                 let _ = budget.try_acquire(now, u32::MAX);

@@ -1,5 +1,5 @@
 //! Gap-free kline planning, pure: where each (symbol, interval) series resumes, how pages
-//! follow each other, and the batch of candles waiting to be written.
+//! follow each other, the page of candles being written, and which series keep failing.
 //!
 //! Every kline poll is a backfill: a series is fetched from its last *stored* open time onwards,
 //! page after page, until a short page says it is caught up. The cursor moves only after
@@ -7,7 +7,7 @@
 //! leaves the cursor where the data stops and the next poll fills the gap. The last stored candle
 //! is fetched again on purpose: it may have been the open one, still changing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use binance::{Interval, Kline};
@@ -76,6 +76,62 @@ pub fn next_page_start(page: &[Kline]) -> Option<i64> {
         return None;
     }
     page.last().map(|kline| kline.open_time + 1)
+}
+
+/// How many failing series `/healthz` names; the rest are counted.
+const NAMED_FAILING_SERIES: usize = 5;
+
+/// The series whose latest attempt failed: how many polls in a row, and why the latest did.
+/// A series leaves it at its first success.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeriesFailures(BTreeMap<SeriesKey, (u32, &'static str)>);
+
+impl SeriesFailures {
+    /// Records a failed attempt; returns how many polls in a row the series has failed.
+    pub fn failed(&mut self, series: &SeriesKey, reason: &'static str) -> u32 {
+        let entry = self.0.entry(series.clone()).or_insert((0, reason));
+        *entry = (entry.0.saturating_add(1), reason);
+        entry.0
+    }
+
+    /// Records a success; returns how many polls in a row the series had failed before it.
+    pub fn succeeded(&mut self, series: &SeriesKey) -> u32 {
+        self.0.remove(series).map_or(0, |(failures, _)| failures)
+    }
+
+    /// How many series failed at their latest attempt.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The `/healthz` problem: the series that failed `threshold` polls in a row or more,
+    /// counted, the first few named with the latest reason.
+    pub fn problem(&self, threshold: u32) -> Option<String> {
+        let persistent: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(_, (failures, _))| *failures >= threshold)
+            .map(|((symbol, interval), (_, reason))| format!("{symbol} {interval} ({reason})"))
+            .collect();
+        if persistent.is_empty() {
+            return None;
+        }
+        let mut names = persistent[..persistent.len().min(NAMED_FAILING_SERIES)].join(", ");
+        if persistent.len() > NAMED_FAILING_SERIES {
+            names.push_str(&format!(
+                " and {} more",
+                persistent.len() - NAMED_FAILING_SERIES
+            ));
+        }
+        Some(format!(
+            "{} kline series failed {threshold} or more polls in a row: {names}",
+            persistent.len()
+        ))
+    }
 }
 
 /// One candle with the series it belongs to.
@@ -221,6 +277,49 @@ pub(crate) mod tests {
             [Interval::Minute1, Interval::Hour1, Interval::Month1]
         );
         assert_eq!(distinct_intervals(&[]), []);
+    }
+
+    #[test]
+    fn a_series_is_reported_once_it_failed_enough_polls_in_a_row() {
+        let series = |symbol: &str| (symbol.to_owned(), Interval::Minute1);
+        let mut failures = SeriesFailures::default();
+        assert_eq!(failures.failed(&series("AUSDT"), "binance_5xx"), 1);
+        assert_eq!(failures.failed(&series("AUSDT"), "binance_5xx"), 2);
+        assert_eq!(failures.problem(3), None);
+        assert_eq!(failures.failed(&series("AUSDT"), "postgres_rejected"), 3);
+        assert_eq!(failures.failed(&series("BUSDT"), "binance_4xx"), 1);
+        assert_eq!(
+            failures.problem(3).as_deref(),
+            Some("1 kline series failed 3 or more polls in a row: AUSDT 1m (postgres_rejected)")
+        );
+        assert_eq!(failures.len(), 2);
+        assert_eq!(failures.succeeded(&series("AUSDT")), 3);
+        assert_eq!(failures.succeeded(&series("AUSDT")), 0);
+        assert_eq!(
+            failures
+                .problem(1)
+                .as_deref()
+                .map(|p| p.starts_with("1 kline")),
+            Some(true)
+        );
+        assert_eq!(failures.succeeded(&series("BUSDT")), 1);
+        assert!(failures.is_empty());
+    }
+
+    #[test]
+    fn only_the_first_few_failing_series_are_named() {
+        let mut failures = SeriesFailures::default();
+        for number in 1..=7 {
+            failures.failed(&(format!("S{number}USDT"), Interval::Hour1), "binance_5xx");
+        }
+        assert_eq!(
+            failures.problem(1).as_deref(),
+            Some(
+                "7 kline series failed 1 or more polls in a row: S1USDT 1h (binance_5xx), \
+                 S2USDT 1h (binance_5xx), S3USDT 1h (binance_5xx), S4USDT 1h (binance_5xx), \
+                 S5USDT 1h (binance_5xx) and 2 more"
+            )
+        );
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct Metrics {
     weight_allowance: Gauge,
     buffered_polls: Gauge,
     dropped_polls: Counter,
+    write_duration: Family<Labels<1>, Histogram, fn() -> Histogram>,
+    series_failures: Family<Labels<1>, Counter>,
+    failing_series: Gauge,
 }
 
 impl Metrics {
@@ -44,6 +47,13 @@ impl Metrics {
             weight_allowance: Gauge::default(),
             buffered_polls: Gauge::default(),
             dropped_polls: Counter::default(),
+            // 1 ms to ~33 s, past the 15 s statement timeout: a write near it shows up long
+            // before one reaches it.
+            write_duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 16))
+            }),
+            series_failures: Family::default(),
+            failing_series: Gauge::default(),
         };
         // A labelled series exists only once its labels are first used: without this, a healthy
         // ingester would have no `outcome="error"` series, the dashboard's polls panel would
@@ -93,6 +103,24 @@ impl Metrics {
             "Ticker polls dropped because the buffer was full",
             metrics.dropped_polls.clone(),
         );
+        registry.register(
+            "write_duration_seconds",
+            "Duration of one write statement (a ticker poll, a page of one kline series), by table",
+            metrics.write_duration.clone(),
+        );
+        // Labelled by reason (the errors metric's kinds, a dozen), not by series: a label per
+        // symbol would make hundreds of series; the failing series are named in the log and
+        // on /healthz instead.
+        registry.register(
+            "kline_series_failures",
+            "Kline series whose fetch, parse or write failed in a poll, by reason",
+            metrics.series_failures.clone(),
+        );
+        registry.register(
+            "failing_kline_series",
+            "Kline series whose latest attempt failed",
+            metrics.failing_series.clone(),
+        );
         metrics
     }
 
@@ -113,6 +141,23 @@ impl Metrics {
 
     pub fn error(&self, kind: &'static str) {
         self.errors.get_or_create(&[("kind", kind)]).inc();
+    }
+
+    pub fn write_duration(&self, table: &'static str, seconds: f64) {
+        self.write_duration
+            .get_or_create(&[("table", table)])
+            .observe(seconds);
+    }
+
+    pub fn series_failed(&self, reason: &'static str) {
+        self.series_failures
+            .get_or_create(&[("reason", reason)])
+            .inc();
+    }
+
+    pub fn failing_series(&self, count: usize) {
+        self.failing_series
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     pub fn weight(&self, used: u32, allowance: u32) {

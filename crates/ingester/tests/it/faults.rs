@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use market_sim::RunningSim;
 
 use crate::{
-    HISTORY_START, START_CANDLE, config, continuous_span, database, eventually, free_port, get,
-    metric, open_times, sample, sim, spawn, stop, within,
+    HISTORY_START, MINUTE, START, START_CANDLE, config, continuous_span, database, eventually,
+    free_port, get, market_now, metric, open_times, sample, sim, sim_on, spawn, stop, within,
 };
 
 /// Ticker polls fetched and stored, on the /metrics of the ingester listening on `listen`.
@@ -81,30 +81,48 @@ async fn a_malformed_response_is_counted_and_skipped() {
         &["--listen", &listen, "--unhealthy-after-failures", "2"],
     ));
     let metrics = eventually(
-        "malformed responses on /metrics",
+        "failed ticker polls on /metrics",
         Duration::from_secs(60),
         || async {
             let (_, metrics) = get(&format!("http://{listen}/metrics")).await;
-            let ticker = sample(
+            // The series exists from start-up at 0; the failed polls must count in it.
+            let failed = sample(
                 &metrics,
-                "ingester_errors_total{kind=\"binance_malformed\"}",
+                "ingester_polls_total{endpoint=\"/api/v3/ticker/24hr\",outcome=\"error\"}",
             );
-            (ticker >= 2.0).then_some(metrics)
+            (failed >= 2.0).then_some(metrics)
         },
     )
     .await;
-    // The series exists from start-up at 0; the failed polls must have counted in it.
     assert!(
         sample(
             &metrics,
-            "ingester_polls_total{endpoint=\"/api/v3/ticker/24hr\",outcome=\"error\"}"
-        ) >= 1.0,
+            "ingester_errors_total{kind=\"binance_malformed\"}"
+        ) >= 2.0,
         "{metrics}"
     );
-    let (status, body) = get(&format!("http://{listen}/healthz")).await;
-    assert_eq!(
-        (status, body.trim()),
-        (503, "unhealthy: Binance failed 2 consecutive polls")
+    // Tickers and the one kline series each report their own failures; the kline series by
+    // name, with why.
+    let body = eventually(
+        "/healthz to report the tickers and the kline series",
+        Duration::from_secs(60),
+        || async {
+            let (status, body) = get(&format!("http://{listen}/healthz")).await;
+            let both = body.contains("klines: ") && body.contains("tickers: ");
+            (status == 503 && both).then_some(body)
+        },
+    )
+    .await;
+    assert!(
+        body.starts_with("unhealthy: ") && body.contains("tickers: Binance failed "),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!(
+            "klines: 1 kline series failed 2 or more polls in a row: {SYMBOL} 1m \
+             (binance_malformed)"
+        )),
+        "{body}"
     );
     assert!(!running.1.is_finished(), "the loop goes on");
     stop(running).await;
@@ -194,8 +212,10 @@ async fn bans(sim: &RunningSim) -> serde_json::Value {
 
 /// Another client on the ingester's IP spends the weight, ignores the 429s and gets the IP
 /// banned. The simulator, as Binance, restarts a ban at every request sent during it, so an
-/// ingester that did not sit out `Retry-After` would keep the ban going: it may send at most one
-/// request during the ban (the one that learns of it), and then polls again.
+/// ingester that did not sit out `Retry-After` would keep the ban going: it may send at most two
+/// requests during the ban (the ones that learn of it: the ticker and the kline loop each have
+/// one in flight at most, and both may be on their way when the ban starts), and then polls
+/// again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_and_a_418_from_another_client_are_waited_out() {
     const SYMBOL: &str = "SYM0133USDT";
@@ -237,7 +257,7 @@ async fn a_429_and_a_418_from_another_client_are_waited_out() {
     assert!(statuses.contains(&429), "{statuses:?}");
     // From here on only the ingester sends market-data requests.
 
-    // Three seconds of ban, three more if the ingester's first request during it restarted it.
+    // Three seconds of ban, three more if the ingester's first requests during it restarted it.
     let ended = within(Duration::from_secs(20), || async {
         let record = bans(&sim).await;
         (record["banned"] == false).then_some(record)
@@ -248,7 +268,7 @@ async fn a_429_and_a_418_from_another_client_are_waited_out() {
         .as_u64()
         .expect("requestsWhileBanned");
     assert!(
-        sent_during_ban <= 1,
+        sent_during_ban <= 2,
         "the ingester kept sending during the ban: {record}"
     );
     let ended = ended.unwrap_or_else(|| panic!("the ban has not ended after 20 s: {record}"));
@@ -270,68 +290,154 @@ async fn a_429_and_a_418_from_another_client_are_waited_out() {
     sim.stop().await.unwrap();
 }
 
-/// One symbol's klines fail at every request, for good; the other symbols' series stay
-/// current, and the broken symbol's tickers are still stored.
+/// One symbol's klines fail at every request, for good (the simulator answers 500), and
+/// PostgreSQL rejects every candle of another symbol's 1h series (a check constraint of the
+/// test's own database). While the market moves, every other series stays current, the
+/// rejected symbol's own 1m series included; the broken symbol's tickers are still stored;
+/// /healthz names the three failing series; and the rejected series is tried once a poll, not
+/// in a loop of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_symbol_with_broken_klines_leaves_every_other_series_current() {
+async fn broken_and_rejected_series_leave_every_other_series_current() {
     const BROKEN: &str = "SYM0172USDT";
-    const SYMBOLS: [&str; 3] = ["SYM0171USDT", BROKEN, "SYM0173USDT"];
+    const REJECTED: &str = "SYM0174USDT";
+    // In this order: the failing series come first, each followed by series that must not
+    // wait for it.
+    const SYMBOLS: [&str; 4] = [REJECTED, BROKEN, "SYM0171USDT", "SYM0173USDT"];
+    const HOUR: i64 = 60 * MINUTE;
     let database = database("broken_series").await;
     let admin = database.admin().await;
-    let sim = sim(&["--broken-kline-symbols", BROKEN]).await;
+    admin
+        .batch_execute(&format!(
+            "ALTER TABLE klines ADD CONSTRAINT it_rejects_one_series
+               CHECK (symbol <> '{REJECTED}' OR interval <> '1h')"
+        ))
+        .await
+        .unwrap();
+    // A market minute per second: every healthy 1m series gets a new candle every poll.
+    let sim = sim_on(
+        "127.0.0.1:0",
+        START,
+        "60",
+        &["--broken-kline-symbols", BROKEN],
+    )
+    .await;
     let listen = format!("127.0.0.1:{}", free_port());
     let running = spawn(config(
         &database.ingester_url(),
         &sim.base_url(),
         &SYMBOLS,
-        &["--listen", &listen, "--kline-intervals", "1m,1h"],
+        &[
+            "--listen",
+            &listen,
+            "--kline-intervals",
+            "1m,1h",
+            "--unhealthy-after-failures",
+            "2",
+        ],
     ));
-    eventually(
-        "the healthy series stored up to the open candle",
+    let body = eventually(
+        "/healthz naming the failing series",
         Duration::from_secs(60),
         || async {
-            let mut current = true;
-            for symbol in [SYMBOLS[0], SYMBOLS[2]] {
-                current &= open_times(&admin, symbol).await.last() == Some(&START_CANDLE);
-            }
-            current.then_some(())
+            let (status, body) = get(&format!("http://{listen}/healthz")).await;
+            (status == 503 && body.contains("3 kline series")).then_some(body)
         },
     )
     .await;
-    // A poll or two later, still running and still failing the broken series only.
-    let before = ticker_polls(&listen).await;
-    eventually("two more ticker polls", Duration::from_secs(30), || async {
-        (ticker_polls(&listen).await >= before + 2.0).then_some(())
-    })
+    for failing in [
+        format!("{BROKEN} 1m (binance_5xx)"),
+        format!("{BROKEN} 1h (binance_5xx)"),
+        format!("{REJECTED} 1h (postgres_rejected)"),
+    ] {
+        assert!(body.contains(&failing), "{failing} not in {body}");
+    }
+    assert_eq!(metric(&listen, "ingester_failing_kline_series").await, 3.0);
+
+    // Every other series keeps up with the market, twice over.
+    let healthy = [
+        (REJECTED, "1m"),
+        (SYMBOLS[2], "1m"),
+        (SYMBOLS[2], "1h"),
+        (SYMBOLS[3], "1m"),
+        (SYMBOLS[3], "1h"),
+    ];
+    for _ in 0..2 {
+        let now = market_now(&sim).await;
+        eventually(
+            "every other series at the market's current candle",
+            Duration::from_secs(30),
+            || async {
+                for (symbol, interval) in healthy {
+                    let length = if interval == "1m" { MINUTE } else { HOUR };
+                    let last = last_open_time(&admin, symbol, interval).await?;
+                    if last < now / length * length {
+                        return None;
+                    }
+                }
+                Some(())
+            },
+        )
+        .await;
+    }
+
+    // Tried again at every poll, never more often: a rejection costs one failed write a poll.
+    let rejected = "ingester_kline_series_failures_total{reason=\"postgres_rejected\"}";
+    let failed_polls = "ingester_polls_total{endpoint=\"/api/v3/klines\",outcome=\"error\"}";
+    let counts = || async {
+        (
+            metric(&listen, rejected).await,
+            metric(&listen, failed_polls).await,
+        )
+    };
+    let before = counts().await;
+    let after = eventually(
+        "the rejected series tried twice more",
+        Duration::from_secs(60),
+        || async {
+            let after = counts().await;
+            (after.0 >= before.0 + 2.0).then_some(after)
+        },
+    )
     .await;
+    assert!(
+        after.0 - before.0 <= after.1 - before.1 + 1.0,
+        "{} rejections in {} polls",
+        after.0 - before.0,
+        after.1 - before.1
+    );
     assert!(!running.1.is_finished());
     stop(running).await;
-    for symbol in [SYMBOLS[0], SYMBOLS[2]] {
-        assert_eq!(
-            continuous_span(symbol, &open_times(&admin, symbol).await),
-            HISTORY_START..=START_CANDLE,
-            "{symbol}"
-        );
-        let hourly: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM klines WHERE symbol = $1 AND interval = '1h'",
-                &[&symbol],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        assert!(hourly >= 1, "{symbol}: its 1h series is stored too");
+
+    for (symbol, _) in healthy.iter().filter(|(_, interval)| *interval == "1m") {
+        continuous_span(symbol, &open_times(&admin, symbol).await);
     }
-    let broken_klines: i64 = admin
-        .query_one("SELECT count(*) FROM klines WHERE symbol = $1", &[&BROKEN])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(broken_klines, 0, "the broken series has nothing to store");
-    assert_eq!(
-        ticker_rows(&admin, BROKEN).await,
-        1,
+    for (symbol, interval) in [(BROKEN, "1m"), (BROKEN, "1h"), (REJECTED, "1h")] {
+        assert_eq!(
+            last_open_time(&admin, symbol, interval).await,
+            None,
+            "{symbol} {interval} has nothing stored"
+        );
+    }
+    assert!(
+        ticker_rows(&admin, BROKEN).await >= 1,
         "its tickers are still stored"
     );
     sim.stop().await.unwrap();
+}
+
+/// The open time (ms) of the newest stored candle of a series, if it has any.
+async fn last_open_time(
+    admin: &tokio_postgres::Client,
+    symbol: &str,
+    interval: &str,
+) -> Option<i64> {
+    admin
+        .query_one(
+            "SELECT (extract(epoch FROM max(open_time)) * 1000)::bigint FROM klines
+              WHERE symbol = $1 AND interval = $2",
+            &[&symbol, &interval],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }

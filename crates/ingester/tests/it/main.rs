@@ -3,6 +3,7 @@
 //! dropped when the test ends), so tests run in parallel without seeing each other's rows, and
 //! nothing any of them writes reaches the pipeline's own database.
 
+mod calm_start;
 mod exactness;
 mod faults;
 mod help;
@@ -40,20 +41,22 @@ pub async fn sim(extra: &[&str]) -> RunningSim {
     sim_on("127.0.0.1:0", START, "0", extra).await
 }
 
-/// A simulator on `listen` whose market starts at `start` and runs at `speed`.
+/// A simulator on `listen` whose market starts at `start` and runs at `speed`, with 200
+/// symbols unless `extra` says otherwise.
 pub async fn sim_on(listen: &str, start: i64, speed: &str, extra: &[&str]) -> RunningSim {
     let start = start.to_string();
     let mut args = vec![
         "market-sim",
         "--listen",
         listen,
-        "--symbols",
-        "200",
         "--speed",
         speed,
         "--start-time",
         &start,
     ];
+    if !extra.contains(&"--symbols") {
+        args.extend(["--symbols", "200"]);
+    }
     args.extend_from_slice(extra);
     RunningSim::start(SimConfig::parse_from(args))
         .await
@@ -61,7 +64,8 @@ pub async fn sim_on(listen: &str, start: i64, speed: &str, extra: &[&str]) -> Ru
 }
 
 /// An ingester configuration writing to `pg_url` and polling `base_url` for `symbols` every
-/// second. The URL is always given: the default, and `PG_URL`, name the pipeline's database.
+/// second, with an hour of kline history, unless `extra` says otherwise. The URL is always
+/// given: the default, and `PG_URL`, name the pipeline's database.
 pub fn config(pg_url: &str, base_url: &str, symbols: &[&str], extra: &[&str]) -> Config {
     let symbols = symbols.join(",");
     let mut args = vec![
@@ -72,15 +76,16 @@ pub fn config(pg_url: &str, base_url: &str, symbols: &[&str], extra: &[&str]) ->
         base_url,
         "--symbols",
         &symbols,
-        "--ticker-period-secs",
-        "1",
-        "--kline-period-secs",
-        "1",
-        "--kline-history-hours",
-        "1",
     ];
-    if !extra.contains(&"--listen") {
-        args.extend(["--listen", "127.0.0.1:0"]);
+    for (flag, value) in [
+        ("--ticker-period-secs", "1"),
+        ("--kline-period-secs", "1"),
+        ("--kline-history-hours", "1"),
+        ("--listen", "127.0.0.1:0"),
+    ] {
+        if !extra.contains(&flag) {
+            args.extend([flag, value]);
+        }
     }
     args.extend_from_slice(extra);
     Config::parse_from(args)

@@ -4,7 +4,12 @@
 
 use std::process::Command;
 
-use crate::{HISTORY_START, START_CANDLE, config, continuous_span, database, open_times, sim};
+use std::time::Duration;
+
+use crate::{
+    MINUTE, START, config, continuous_span, database, eventually, market_now, open_times, sim,
+    sim_on, spawn, stop,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_symbol_stops_the_ingester_naming_it() {
@@ -72,29 +77,41 @@ async fn all_tracks_every_trading_pair_of_the_quote_asset() {
 
 /// `--kline-intervals 1m,1m` asks for each 1m series twice. Fetched twice into one batch, every
 /// candle would be in the batched upsert twice, which PostgreSQL refuses as a whole, at every
-/// poll, for every series in the batch; the interval counts once instead.
+/// poll, for every series in the batch; the interval counts once instead, and every series is
+/// stored, each candle once, and kept current while the market moves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_repeated_kline_interval_counts_once_and_every_series_is_stored() {
+async fn a_repeated_kline_interval_counts_once_and_every_series_stays_current() {
     const SYMBOLS: [&str; 2] = ["SYM0161USDT", "SYM0162USDT"];
     let database = database("repeated_interval").await;
     let admin = database.admin().await;
-    let sim = sim(&[]).await;
-    ingester::run(
-        config(
-            &database.ingester_url(),
-            &sim.base_url(),
-            &SYMBOLS,
-            &["--kline-intervals", "1m,1m", "--once"],
-        ),
-        Default::default(),
+    // A market minute per second.
+    let sim = sim_on("127.0.0.1:0", START, "60", &[]).await;
+    let running = spawn(config(
+        &database.ingester_url(),
+        &sim.base_url(),
+        &SYMBOLS,
+        &["--kline-intervals", "1m,1m"],
+    ));
+    let later = market_now(&sim).await + 5 * MINUTE;
+    eventually(
+        "every series five market minutes on",
+        Duration::from_secs(60),
+        || async {
+            for symbol in SYMBOLS {
+                if open_times(&admin, symbol).await.last()? < &(later / MINUTE * MINUTE) {
+                    return None;
+                }
+            }
+            Some(())
+        },
     )
-    .await
-    .unwrap();
+    .await;
+    stop(running).await;
     for symbol in SYMBOLS {
-        assert_eq!(
-            continuous_span(symbol, &open_times(&admin, symbol).await),
-            HISTORY_START..=START_CANDLE,
-            "{symbol}"
+        let span = continuous_span(symbol, &open_times(&admin, symbol).await);
+        assert!(
+            span.end() - span.start() >= 65 * MINUTE,
+            "{symbol}: an hour of history and five minutes on: {span:?}"
         );
     }
     sim.stop().await.unwrap();

@@ -25,7 +25,7 @@ use tokio::time::MissedTickBehavior;
 use tracing::Instrument;
 
 use crate::ingest::{Shared, now_ms};
-use crate::klines::{Cursors, KlineBatch, PAGE_LIMIT, SeriesFailures, next_page_start};
+use crate::klines::{Cursors, KlineBatch, PAGE_LIMIT, SeriesFailures, has_next_page};
 use crate::metrics::binance_error_kind;
 use crate::store::{self, Store, StoreError};
 
@@ -138,9 +138,9 @@ impl KlineSync {
         let mut all_stored = true;
         let mut rows = 0;
         let mut symbols_stored = HashSet::new();
-        let symbols = Arc::clone(&self.shared.symbols);
+        let (symbols, intervals) = (Arc::clone(&self.shared.symbols), self.intervals.clone());
         for symbol in symbols.iter() {
-            for interval in self.intervals.clone() {
+            for &interval in &intervals {
                 let series = (symbol.clone(), interval);
                 let span = tracing::info_span!("series", %symbol, %interval);
                 let synced = self
@@ -219,7 +219,7 @@ impl KlineSync {
                 _ = self.shared.shutdown.cancelled() => return Err(SeriesError::Shutdown),
                 page = fetch => page?,
             };
-            let more = next_page_start(&page).is_some();
+            let more = has_next_page(&page, start);
             let mut batch = KlineBatch::default();
             batch.extend(symbol, interval, page);
             written += self.write(&batch).await?;

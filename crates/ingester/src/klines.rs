@@ -68,14 +68,13 @@ impl Cursors {
     }
 }
 
-/// The `startTime` of the page after `page`, or `None` when `page` was the last one: Binance
-/// returns open times at or after `startTime`, so one millisecond past the last candle's open
-/// time neither repeats nor skips a candle, whatever the interval's length.
-pub fn next_page_start(page: &[Kline]) -> Option<i64> {
-    if page.len() < usize::from(PAGE_LIMIT) {
-        return None;
-    }
-    page.last().map(|kline| kline.open_time + 1)
+/// Whether a series may have candles after `page`, fetched from `start`: only a full page may,
+/// and only if it got past `start` (a full page of one open time, however malformed, must not
+/// have the series fetched from the same place for ever). The next page starts at the cursor,
+/// the last candle written, so pages overlap by that one candle.
+pub fn has_next_page(page: &[Kline], start: i64) -> bool {
+    page.len() >= usize::from(PAGE_LIMIT)
+        && page.last().is_some_and(|kline| kline.open_time > start)
 }
 
 /// How many failing series `/healthz` names; the rest are counted.
@@ -323,10 +322,12 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn only_a_full_page_has_a_next_page() {
+    fn only_a_full_page_that_moved_on_has_a_next_page() {
         let full: Vec<Kline> = (0..1000).map(|i| kline(NOON + i * MINUTE, "1")).collect();
-        assert_eq!(next_page_start(&full), Some(NOON + 999 * MINUTE + 1));
-        assert_eq!(next_page_start(&full[..999]), None);
-        assert_eq!(next_page_start(&[]), None);
+        assert!(has_next_page(&full, NOON));
+        assert!(!has_next_page(&full[..999], NOON));
+        assert!(!has_next_page(&[], NOON));
+        let stuck: Vec<Kline> = (0..1000).map(|_| kline(NOON, "1")).collect();
+        assert!(!has_next_page(&stuck, NOON));
     }
 }

@@ -163,11 +163,6 @@ impl KlineBatch {
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
-
-    /// The distinct symbols in the batch, for the log line.
-    pub fn symbols(&self) -> HashSet<&str> {
-        self.rows.iter().map(|row| row.symbol.as_str()).collect()
-    }
 }
 
 #[cfg(test)]
@@ -260,7 +255,6 @@ pub(crate) mod tests {
             cursors.start_of("BTCUSDT", Interval::Minute1, 0, Duration::ZERO),
             NOON + MINUTE
         );
-        assert_eq!(batch.symbols(), HashSet::from(["BTCUSDT", "ETHUSDT"]));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use anyhow::Context;
 use cdc_consumer::config::{Command, Config, SchemaFlags};
 use cdc_consumer::consume::{self, ConsumeSettings};
+use cdc_consumer::dead_letter_topic;
 use cdc_consumer::metrics::{ConsumerMetrics, Observability};
 use cdc_consumer::sink::{self, CassandraSink};
 use cdc_consumer::verify::{self, Window};
@@ -68,6 +69,12 @@ async fn main() -> anyhow::Result<()> {
         Err(cdc_consumer::sink::SinkError::Cancelled) => return Ok(()),
         Err(error) => return Err(error).context("connecting to Cassandra"),
     };
+    tokio::spawn(dead_letter_topic::keep_bounded(
+        config.kafka_brokers.clone(),
+        config.dead_letter_topic.clone(),
+        config.dead_letter_retention(),
+        shutdown.clone(),
+    ));
     let kafka = ConsumeSettings {
         brokers: config.kafka_brokers,
         group_id: config.group_id,

@@ -1,14 +1,30 @@
 //! The change topics Connect creates for the connector carry the retention and compression the
 //! stack configures (`debezium/postgres-connector.json`'s `topic.creation.default.*`, read from
-//! `CDC_TOPIC_*`), so Kafka's disk use is bounded in time and size.
+//! `CDC_TOPIC_*`), so Kafka's disk use is bounded in time and size; and the consumer bounds its
+//! dead-letter topic the same way (`CONSUMER_DEAD_LETTER_RETENTION_*`).
 
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 
-use crate::{TestPipeline, eventually, insert_tickers, required_env};
+use crate::{RunningConsumer, TestPipeline, eventually, insert_tickers, required_env};
+
+fn admin_client() -> AdminClient<DefaultClientContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
+        .create()
+        .expect("cannot create a Kafka admin client")
+}
+
+/// The value of `name` among `entries`, if set.
+fn value_of(entries: &[(String, Option<String>)], name: &str) -> Option<String> {
+    entries
+        .iter()
+        .find(|(entry, _)| entry == name)
+        .and_then(|(_, value)| value.clone())
+}
 
 /// `topic`'s configuration entries, once the topic exists.
 async fn topic_config(
@@ -34,10 +50,7 @@ async fn the_change_topics_connect_creates_carry_the_configured_retention_and_co
     let pipeline = TestPipeline::start_with_topics_from_connect("topic_settings").await;
     let postgres = pipeline.database().admin().await;
     insert_tickers(&postgres, "LINKUSDT", "2025-11-11", 1, 3).await;
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", required_env("KAFKA_BROKERS"))
-        .create()
-        .expect("cannot create a Kafka admin client");
+    let admin = admin_client();
     let topic = pipeline.ticker_topic();
     let config = eventually(
         Duration::from_secs(60),
@@ -49,12 +62,7 @@ async fn the_change_topics_connect_creates_carry_the_configured_retention_and_co
         },
     )
     .await;
-    let value = |name: &str| {
-        config
-            .iter()
-            .find(|(entry, _)| entry == name)
-            .and_then(|(_, value)| value.clone())
-    };
+    let value = |name: &str| value_of(&config, name);
     for (property, variable) in [
         ("retention.ms", "CDC_TOPIC_RETENTION_MS"),
         ("retention.bytes", "CDC_TOPIC_RETENTION_BYTES"),
@@ -67,4 +75,49 @@ async fn the_change_topics_connect_creates_carry_the_configured_retention_and_co
         );
     }
     assert_eq!(value("cleanup.policy").as_deref(), Some("delete"));
+}
+
+#[tokio::test]
+async fn the_consumer_bounds_its_dead_letter_topic_and_keeps_other_settings() {
+    let pipeline = TestPipeline::start("dead_letter_retention").await;
+    let admin = admin_client();
+    let topic = pipeline.dead_letter_topic();
+    // The fixture made the topic with the broker's defaults, as auto-creation would; an
+    // operator then set something else on it, which must survive.
+    let compression =
+        AlterConfig::new(ResourceSpecifier::Topic(&topic)).set("compression.type", "gzip");
+    let altered = admin
+        .alter_configs([&compression], &AdminOptions::new())
+        .await
+        .expect("cannot alter the dead-letter topic");
+    assert!(altered.iter().all(Result::is_ok), "{altered:?}");
+
+    let _consumer = RunningConsumer::start_in_group(
+        &pipeline,
+        pipeline.name(),
+        &[
+            ("CONSUMER_DEAD_LETTER_RETENTION_HOURS", "2"),
+            ("CONSUMER_DEAD_LETTER_RETENTION_MIB", "5"),
+        ],
+    );
+    let config = eventually(
+        Duration::from_secs(30),
+        "the consumer setting the dead-letter topic's retention",
+        || async {
+            topic_config(&admin, &topic)
+                .await
+                .filter(|entries| value_of(entries, "retention.ms").as_deref() == Some("7200000"))
+        },
+    )
+    .await;
+    assert_eq!(
+        value_of(&config, "retention.bytes").as_deref(),
+        Some("5242880"),
+        "{topic}: retention.bytes"
+    );
+    assert_eq!(
+        value_of(&config, "compression.type").as_deref(),
+        Some("gzip"),
+        "{topic}: the operator's setting was lost"
+    );
 }

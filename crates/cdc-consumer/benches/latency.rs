@@ -9,7 +9,7 @@
 //! (`source.ts_us`), in the `cdc_consumer_end_to_end_seconds` histogram, whose buckets are fine
 //! around the targets; quantiles are interpolated within a bucket. It runs on a pipeline of its
 //! own (`stack_fixtures::TestPipeline`: database, connector, topics, keyspace), so it starts
-//! behind no one's backlog and leaves nothing behind. Run it with `bench/latency.sh`.
+//! behind no one's backlog and leaves nothing behind. Run it with `cargo xtask bench latency`.
 
 mod support;
 

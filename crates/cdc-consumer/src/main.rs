@@ -13,7 +13,7 @@ use cdc_consumer::verify::{self, Window};
 use clap::Parser;
 
 // Every message allocates its decoded values and rows; mimalloc spends less CPU on that than
-// the system allocator, CPU that Cassandra on the same host needs (bench/consumer.sh).
+// the system allocator, CPU that Cassandra on the same host needs (`cargo xtask bench consumer`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

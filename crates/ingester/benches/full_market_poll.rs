@@ -10,7 +10,7 @@
 //! table it writes, so a fixed, small number of polls keeps the cost measured the same from run
 //! to run. The database (`stack_fixtures::TestDatabase`: the pipeline's schema, on the stack's
 //! PostgreSQL) is created for the run and dropped after it, so nothing reaches the pipeline's own
-//! database. Run it with `bench/ingester.sh`, which sets the stack's environment.
+//! database. Run it with `cargo xtask bench ingester`, which sets the stack's environment.
 
 use std::time::{Duration, Instant};
 

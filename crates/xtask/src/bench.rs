@@ -30,7 +30,7 @@ pub enum Benchmark {
     /// design, with Cassandra on a core of its own and sharing both cores.
     Consumer,
     /// Disk per change in PostgreSQL, Kafka (per codec) and Cassandra, the consumer's CPU per
-    /// message, and the disk budget at the compose defaults.
+    /// message, the disk budget at the compose defaults, and the first start with every symbol.
     Disk,
 }
 
@@ -89,7 +89,9 @@ pub async fn run(stack: &Stack, benchmark: Benchmark) -> anyhow::Result<()> {
         }
         Benchmark::Disk => {
             services::up(stack).await?;
-            bench_program(stack, "cdc-consumer", "disk", &[])?
+            let per_change = bench_program(stack, "cdc-consumer", "disk", &[])?;
+            let first_start = bench_program(stack, "ingester", "first_start", &[])?;
+            format!("{per_change}\n{first_start}")
         }
     };
     let results = stack

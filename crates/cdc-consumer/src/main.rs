@@ -183,8 +183,8 @@ async fn verify(
         .context("reading which days PostgreSQL holds (partitions.held)")?;
     if let Some((oldest, _)) = held.as_ref().and_then(|held| held.first()) {
         eprintln!(
-            "PostgreSQL holds {qualified} from {oldest}: older rows, dropped with their \
-             partitions, are in Cassandra only and not compared"
+            "PostgreSQL holds {qualified} from {oldest} on: rows of the days it dropped are in \
+             Cassandra only and not compared"
         );
     }
     window.since = verify::compared_since(since, cassandra_since, held.as_ref());

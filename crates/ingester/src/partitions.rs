@@ -226,7 +226,7 @@ impl Partitions {
     }
 
     /// [`store::insert_tickers`], ensuring the tickers' days and trying once more when one had
-    /// no partition.
+    /// no partition (counted as a `postgres_no_partition` error: the window should have had it).
     pub async fn insert_tickers(
         &self,
         client: &Client,
@@ -235,6 +235,7 @@ impl Partitions {
     ) -> Result<u64, StoreError> {
         match store::insert_tickers(client, tickers, fetched_at).await {
             Err(error) if error.is_missing_partition() => {
+                self.metrics.error(error.kind());
                 let times = tickers
                     .iter()
                     .filter_map(|ticker| DateTime::from_timestamp_millis(ticker.close_time));
@@ -272,6 +273,7 @@ impl Partitions {
         }
         match store::upsert_klines(client, batch).await {
             Err(error) if error.is_missing_partition() => {
+                self.metrics.error(error.kind());
                 if !self.ensure_for(client, Table::Klines, open_times()).await {
                     return Err(error);
                 }

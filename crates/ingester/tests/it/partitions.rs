@@ -132,6 +132,8 @@ async fn the_window_is_made_at_start_up_and_days_past_it_are_dropped() {
         0
     );
     for (name, expected) in [
+        // Every day was made before its first write.
+        ("ingester_errors_total{kind=\"postgres_no_partition\"}", 0.0),
         (
             "ingester_partitions_created_total{table=\"ticker_24h\"}",
             5.0,
@@ -224,6 +226,15 @@ async fn a_write_whose_day_has_no_partition_creates_it_and_is_stored() {
     )
     .await;
     assert_eq!(metric(&listen, created).await, before + 1.0);
+    assert!(
+        metric(
+            &listen,
+            "ingester_errors_total{kind=\"postgres_no_partition\"}"
+        )
+        .await
+            >= 1.0,
+        "the write that found no partition is counted"
+    );
     assert_eq!(
         metric(&listen, "ingester_errors_total{kind=\"postgres_rejected\"}").await,
         0.0,

@@ -405,11 +405,14 @@ async fn an_earlier_install_with_duplicates_and_a_nan_is_brought_up_to_date() {
     );
 }
 
-/// Between the files of `sql/postgres` a running ingester keeps writing: the conversion, in
-/// 01-tables.sql's one transaction, hands the old tables' privileges to the new roots, so its
-/// next write is allowed before 02 sets them again (and it gains nothing it did not have).
+/// Between the files of `sql/postgres` a running ingester keeps writing and the connector keeps
+/// streaming: the conversion, in 01-tables.sql's one transaction, hands the old tables'
+/// privileges to the new roots, so the next write is allowed before 02 sets them again (and
+/// gains nothing it did not have), and switches the publication to the roots, so that write is
+/// published under the root's name (an old table left in the publication would be published
+/// under its own, which the connector does not read).
 #[tokio::test]
-async fn the_conversion_alone_keeps_the_ingesters_privileges() {
+async fn the_conversion_alone_keeps_privileges_and_publication() {
     let database = earlier_install("upgrade_privileges").await;
     let admin = database.admin().await;
     let ingester = database.ingester().await;
@@ -430,6 +433,23 @@ async fn the_conversion_alone_keeps_the_ingesters_privileges() {
         .batch_execute(&tables)
         .await
         .expect("01-tables.sql converts the earlier install");
+    let published: Vec<(String, bool)> = admin
+        .query(
+            "SELECT t.tablename::text, p.pubviaroot
+               FROM pg_publication_tables t JOIN pg_publication p USING (pubname)
+              WHERE pubname = 'crypto_publication' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(
+        published,
+        [("klines".to_owned(), true), ("ticker_24h".to_owned(), true)],
+        "the roots are published, through the root, as soon as the conversion commits"
+    );
 
     for last_trade_id in [1_i64, 2] {
         ingester

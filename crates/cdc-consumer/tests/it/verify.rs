@@ -235,7 +235,7 @@ async fn kline_buckets_follow_the_interval_end_to_end() {
     let consumer = RunningConsumer::start(&pipeline);
     pipeline
         .database()
-        .ensure_partitions("2025-11-09", "2025-11-30")
+        .ensure_partitions("2025-11-09", "2025-12-01")
         .await;
     let postgres = pipeline.database().ingester().await;
     postgres

@@ -50,6 +50,8 @@ const CASSANDRA_TICKER_DAYS: u64 = 30;
 const CASSANDRA_KLINE_DAYS: u64 = 400;
 /// 2026-11-30T00:00:00Z: a fixed market time, so every variant stores the same changes.
 const MARKET_START_MS: i64 = 1_764_460_800_000;
+const MARKET_START_DAY: &str = "2026-11-30";
+const MARKET_NEXT_DAY: &str = "2026-12-01";
 
 /// One way to configure the connector's producer.
 #[derive(Debug, Clone, Copy)]
@@ -249,6 +251,12 @@ async fn write_workload(pipeline: &TestPipeline, polls: u64) -> (Written, Postgr
                 .expect("advancing the simulator's clock");
         }
     };
+    // The simulator's market days (the polls stay within a day of the start), as the
+    // ingester creates them before it writes.
+    pipeline
+        .database()
+        .ensure_partitions(MARKET_START_DAY, MARKET_NEXT_DAY)
+        .await;
     let client = pipeline.database().admin().await;
     let mut written = Written::default();
     let mut bytes = PostgresBytes::default();

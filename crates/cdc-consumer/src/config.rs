@@ -173,7 +173,9 @@ pub enum Command {
         /// The table: `ticker_24h` or `klines`.
         #[arg(long)]
         table: String,
-        /// Start of the window (RFC 3339), on the table's time column; default: the beginning.
+        /// Start of the window (RFC 3339), on the table's time column; default: where the
+        /// table's retention still keeps every row in Cassandra. Never before the oldest day
+        /// PostgreSQL holds: days it dropped are left out.
         #[arg(long)]
         since: Option<chrono::DateTime<chrono::Utc>>,
         /// End of the window, exclusive (RFC 3339); default: a day from now.

@@ -74,6 +74,24 @@ async fn main() {
             .to_vec();
         fetch.push(started.elapsed());
     }
+    // The days the polls' close times fall on get their partitions first, as the ingester
+    // makes them before it writes.
+    let close_times = binance::parse_tickers(&body)
+        .expect("parsing tickers")
+        .iter()
+        .flat_map(|ticker| {
+            [
+                ticker.close_time,
+                ticker.close_time + i64::from(POLLS) * 1000,
+            ]
+        })
+        .filter_map(chrono::DateTime::from_timestamp_millis)
+        .collect::<Vec<_>>();
+    for days in ingester::partitions::day_runs(close_times) {
+        ingester::partitions::ensure(&postgres, ingester::partitions::Table::Tickers, days)
+            .await
+            .expect("creating the polls' partitions");
+    }
     let mut rows = 0;
     for poll in 0..POLLS {
         let started = Instant::now();

@@ -22,6 +22,7 @@ use crate::buffer::{TickerBuffer, TickerPoll};
 use crate::config::Config;
 use crate::klines::{Cursors, KlineBatch, PAGE_LIMIT, distinct_intervals, next_page_start};
 use crate::metrics::{Metrics, binance_error_kind};
+use crate::partitions::{self, Partitions};
 use crate::store::{self, Store, StoreError};
 use crate::symbols::{UnknownSymbols, resolve_symbols};
 
@@ -73,6 +74,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Inge
         return Err(IngestError::NoSymbols(config.quote_asset));
     }
     let intervals = distinct_intervals(&config.kline_intervals);
+    let clock_offset_ms = info.server_time - now_ms();
+    let partitions = Partitions::new(config.pg_retention_days, clock_offset_ms, metrics.clone());
     tracing::info!(
         symbols = symbols.len(),
         intervals = ?intervals,
@@ -86,11 +89,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Inge
         symbols: Arc::new(symbols),
         intervals: Arc::new(intervals),
         history: config.kline_history(),
-        clock_offset_ms: info.server_time - now_ms(),
+        clock_offset_ms,
         cursors: None,
         buffer: TickerBuffer::new(usize::try_from(config.buffer_polls).unwrap_or(usize::MAX)),
         binance_failures: 0,
         unhealthy_after: config.unhealthy_after_failures.max(1),
+        partitions: partitions.clone(),
         metrics,
         health,
         shutdown,
@@ -99,6 +103,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Inge
     // only reported: the polls retry.
     if let Err(error) = ingester.store.client().await {
         ingester.store_failed(&error);
+    }
+    // PostgreSQL's window: made ready before the first write, then moved every hour.
+    let maintained = ingester.partitions.maintain_on(&mut ingester.store).await;
+    if !config.once {
+        partitions::spawn_maintenance(
+            config.pg_url.clone(),
+            partitions,
+            maintained,
+            ingester.shutdown.clone(),
+        );
     }
     if config.once {
         let tickers = ingester.poll_tickers().await;
@@ -129,6 +143,7 @@ struct Ingester {
     buffer: TickerBuffer,
     binance_failures: u32,
     unhealthy_after: u32,
+    partitions: Partitions,
     metrics: Metrics,
     health: Health,
     shutdown: CancellationToken,
@@ -211,7 +226,11 @@ impl Ingester {
     async fn flush_tickers(&mut self) -> bool {
         while let Some(poll) = self.buffer.front() {
             let written = match self.store.client().await {
-                Ok(client) => store::insert_tickers(client, &poll.tickers, poll.fetched_at).await,
+                Ok(client) => {
+                    self.partitions
+                        .insert_tickers(client, &poll.tickers, poll.fetched_at)
+                        .await
+                }
                 Err(error) => Err(error),
             };
             match written {
@@ -350,7 +369,7 @@ impl Ingester {
             return true;
         }
         let written = match self.store.client().await {
-            Ok(client) => store::upsert_klines(client, batch).await,
+            Ok(client) => self.partitions.upsert_klines(client, batch).await,
             Err(error) => Err(error),
         };
         match written {

@@ -3,14 +3,16 @@
 //!
 //! Pure planning first — [`symbols`] (which pairs), [`klines`] (where each series resumes,
 //! paging), [`buffer`] (ticker polls waiting for PostgreSQL) — then the IO: [`store`]
-//! (PostgreSQL, batched `UNNEST` writes, reconnection) and [`ingest`] (the poll loop), with
-//! [`metrics`] for `/metrics`. `main.rs` only parses [`Config`] and runs [`run`].
+//! (PostgreSQL, batched `UNNEST` writes, reconnection), [`partitions`] (PostgreSQL's bounded
+//! window of daily partitions) and [`ingest`] (the poll loop), with [`metrics`] for `/metrics`.
+//! `main.rs` only parses [`Config`] and runs [`run`].
 
 pub mod buffer;
 pub mod config;
 pub mod ingest;
 pub mod klines;
 pub mod metrics;
+pub mod partitions;
 pub mod store;
 pub mod symbols;
 

@@ -47,6 +47,31 @@ impl TestPipeline {
         Self::start_with(label, None, settings).await
     }
 
+    /// A pipeline whose database has the schema an install made before partitioning has
+    /// (plain tables, see [`TestDatabase::create_earlier`]), its connector already streaming:
+    /// the state `stack up` upgrades in place.
+    pub async fn start_on_earlier_schema(label: &str) -> Self {
+        let stack = StackEnvironment::from_env();
+        let name = unique_name(label);
+        let database = TestDatabase::create_earlier(&stack, &name).await;
+        Self::start_on(stack, name, database, Some(1), &[]).await
+    }
+
+    /// A pipeline whose database holds what `setup_sql` (run as the superuser) makes before the
+    /// connector starts, so that the connector's initial snapshot reads it.
+    pub async fn start_after(label: &str, setup_sql: &str) -> Self {
+        let stack = StackEnvironment::from_env();
+        let name = unique_name(label);
+        let database = TestDatabase::create(&stack, &name).await;
+        database
+            .admin()
+            .await
+            .batch_execute(setup_sql)
+            .await
+            .unwrap_or_else(|error| panic!("setting up {name} before its connector: {error:?}"));
+        Self::start_on(stack, name, database, Some(1), &[]).await
+    }
+
     async fn start_with(
         label: &str,
         partitions: Option<i32>,
@@ -55,6 +80,16 @@ impl TestPipeline {
         let stack = StackEnvironment::from_env();
         let name = unique_name(label);
         let database = TestDatabase::create(&stack, &name).await;
+        Self::start_on(stack, name, database, partitions, connector_settings).await
+    }
+
+    async fn start_on(
+        stack: StackEnvironment,
+        name: String,
+        database: TestDatabase,
+        partitions: Option<i32>,
+        connector_settings: &[(&str, &str)],
+    ) -> Self {
         let pipeline = Self {
             name,
             stack,

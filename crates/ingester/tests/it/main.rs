@@ -7,6 +7,7 @@ mod exactness;
 mod faults;
 mod help;
 mod outage;
+mod partitions;
 mod postgres_down;
 mod startup;
 

@@ -80,7 +80,6 @@ CREATE TABLE IF NOT EXISTS ticker_24h (
     fetched_at           TIMESTAMPTZ    NOT NULL DEFAULT now(),
     PRIMARY KEY (close_time, id)
 ) PARTITION BY RANGE (close_time);
-CREATE INDEX IF NOT EXISTS ticker_24h_symbol_close_time ON ticker_24h (symbol, close_time DESC);
 -- Cassandra keys ticker rows by (symbol, day, close_time, id); a delete's before image must carry
 -- all of them, not just the key. Costs WAL only on UPDATE and DELETE, which are rare here.
 -- PostgreSQL 15 does not pass a root's replica identity on to its partitions, and the WAL is
@@ -217,6 +216,12 @@ BEGIN
     END IF;
 END
 $$;
+
+-- A ticker is found by symbol and time through the natural key's index (symbol, close_time,
+-- last_trade_id), scanned either way. Earlier versions also had an index on (symbol,
+-- close_time DESC): the same lookups, paid for in table bytes and WAL by every insert (`cargo
+-- xtask bench disk`). Dropped once the natural key is there to serve them.
+DROP INDEX IF EXISTS ticker_24h_symbol_close_time;
 
 -- Values PostgreSQL accepts but the pipeline cannot carry are refused at the door: Debezium's
 -- precise decimal mode has no NaN (the pinned Debezium sends NULL in its place, so Cassandra

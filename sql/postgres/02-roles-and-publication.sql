@@ -44,6 +44,8 @@ BEGIN
         ON klines TO ingester;
 END
 $$;
+-- Grants are on the partitioned roots: rows reached through a root are checked against the
+-- root's privileges only, so no partition needs a grant of its own.
 -- Debezium snapshots (SELECT) and streams (REPLICATION, above) these tables only.
 GRANT SELECT ON ticker_24h, klines TO debezium;
 -- Grafana reads.
@@ -51,10 +53,26 @@ GRANT SELECT ON ticker_24h, klines TO grafana;
 
 -- Filtered to the two market-data tables; the connector uses it as is
 -- (publication.autocreate.mode=disabled), so Debezium needs no ownership of the tables.
+-- publish_via_partition_root: a change to any partition, present or future, is published as a
+-- change of its root, so Debezium sees `public.ticker_24h` and `public.klines` (its
+-- table.include.list and the topic names stay those of the roots) and never a partition's name.
+-- An install whose publication predates partitioning was switched over by 01-tables.sql, in the
+-- same transaction as the conversion; this repairs any publication that lists other tables
+-- (a partition listed on its own would be published under its own name) or lacks the setting.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'crypto_publication') THEN
-        CREATE PUBLICATION crypto_publication FOR TABLE ticker_24h, klines;
+        CREATE PUBLICATION crypto_publication FOR TABLE ticker_24h, klines
+            WITH (publish_via_partition_root = true);
+    ELSIF (SELECT array_agg(pr.prrelid ORDER BY pr.prrelid)
+             FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
+            WHERE p.pubname = 'crypto_publication')
+          IS DISTINCT FROM
+          (SELECT array_agg(oid ORDER BY oid) FROM pg_class
+            WHERE oid IN ('ticker_24h'::regclass, 'klines'::regclass))
+       OR NOT (SELECT pubviaroot FROM pg_publication WHERE pubname = 'crypto_publication') THEN
+        ALTER PUBLICATION crypto_publication SET TABLE ticker_24h, klines;
+        ALTER PUBLICATION crypto_publication SET (publish_via_partition_root = true);
     END IF;
 END
 $$;

@@ -9,7 +9,7 @@
 //! (`source.ts_us`), in the `cdc_consumer_end_to_end_seconds` histogram, whose buckets are fine
 //! around the targets; quantiles are interpolated within a bucket. It runs on a pipeline of its
 //! own (`stack_fixtures::TestPipeline`: database, connector, topics, keyspace), so it starts
-//! behind no one's backlog and leaves nothing behind. Run it with `bench/latency.sh`.
+//! behind no one's backlog and leaves nothing behind. Run it with `cargo xtask bench latency`.
 
 mod support;
 
@@ -79,6 +79,11 @@ async fn main() {
     let seconds = setting("BENCH_SECONDS", 30);
     let rounds = setting("BENCH_ROUNDS", 3);
     let pipeline = TestPipeline::start("bench_latency").await;
+    // Every change is on 1 January 2000, a millisecond apart: one partition holds them all.
+    pipeline
+        .database()
+        .ensure_partitions("2000-01-01", "2000-01-01")
+        .await;
     let postgres = pipeline.database().ingester().await;
     let address = format!("127.0.0.1:{}", free_port());
     let child = consumer_command(&address)

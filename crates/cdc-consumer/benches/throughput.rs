@@ -18,7 +18,7 @@
 //!
 //! Plain `main` (harness = false): each phase writes up to `BENCH_EVENTS` rows into the keyspace
 //! `bench_throughput`, dropped at the end with the bench's topic. Needs the native stack; run it
-//! with `bench/consumer.sh`.
+//! with `cargo xtask bench consumer`.
 
 // The decoder benchmark's generator, so both benchmarks use the very same events.
 #[path = "../../debezium/benches/support/ticker_events.rs"]

@@ -34,6 +34,16 @@ pub struct Config {
         default_value = "crypto.dead-letter"
     )]
     pub dead_letter_topic: String,
+    /// Hours the dead-letter topic keeps a message (its `retention.ms`, set by the consumer at
+    /// start-up, creating the topic if needed).
+    #[arg(long, env = "CONSUMER_DEAD_LETTER_RETENTION_HOURS", default_value_t = 168,
+          value_parser = clap::value_parser!(u64).range(1..=876_000))]
+    pub dead_letter_retention_hours: u64,
+    /// MiB the dead-letter topic keeps at most (its `retention.bytes`); the oldest dead letters
+    /// go first beyond it.
+    #[arg(long, env = "CONSUMER_DEAD_LETTER_RETENTION_MIB", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub dead_letter_retention_mib: u64,
     /// Also accept messages without a schema. Only for a connector whose decimals are strings
     /// or doubles (`decimal.handling.mode=string|double`); in the default precise mode a
     /// decimal's scale is only in the schema.
@@ -98,6 +108,13 @@ pub struct Config {
 }
 
 impl Config {
+    pub fn dead_letter_retention(&self) -> crate::dead_letter_topic::Retention {
+        crate::dead_letter_topic::Retention {
+            ms: self.dead_letter_retention_hours * 3_600_000,
+            bytes: self.dead_letter_retention_mib * 1_048_576,
+        }
+    }
+
     pub fn cassandra_login(&self) -> Option<Login> {
         let username = self.cassandra_username.clone()?;
         Some(Login::new(
@@ -156,7 +173,9 @@ pub enum Command {
         /// The table: `ticker_24h` or `klines`.
         #[arg(long)]
         table: String,
-        /// Start of the window (RFC 3339), on the table's time column; default: the beginning.
+        /// Start of the window (RFC 3339), on the table's time column; default: where the
+        /// table's retention still keeps every row in Cassandra. Never before the oldest day
+        /// PostgreSQL holds: days it dropped are left out.
         #[arg(long)]
         since: Option<chrono::DateTime<chrono::Utc>>,
         /// End of the window, exclusive (RFC 3339); default: a day from now.

@@ -7,6 +7,7 @@
 //! - [`consume`]: Kafka IO — the consume loop, at-least-once offsets, rebalances.
 //! - [`ordering`]: pure — which writes may run concurrently, which offset is safe to store.
 //! - [`lanes`]: the concurrent writers, in order per key, and the shared offset progress.
+//! - [`dead_letter_topic`]: Kafka IO — the dead-letter topic's retention.
 //! - [`replicate`]: one job — Cassandra writes or a dead letter — retried until acknowledged.
 //! - [`metrics`]: what `/metrics` reports.
 //! - [`decode_lines`]: the `decode` subcommand, for reading raw Kafka messages.
@@ -14,6 +15,7 @@
 
 pub mod config;
 pub mod consume;
+pub mod dead_letter_topic;
 pub mod decode_lines;
 pub mod lanes;
 pub mod mapping;

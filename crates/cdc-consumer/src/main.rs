@@ -6,13 +6,14 @@
 use anyhow::Context;
 use cdc_consumer::config::{Command, Config, SchemaFlags};
 use cdc_consumer::consume::{self, ConsumeSettings};
+use cdc_consumer::dead_letter_topic;
 use cdc_consumer::metrics::{ConsumerMetrics, Observability};
 use cdc_consumer::sink::{self, CassandraSink};
 use cdc_consumer::verify::{self, Window};
 use clap::Parser;
 
 // Every message allocates its decoded values and rows; mimalloc spends less CPU on that than
-// the system allocator, CPU that Cassandra on the same host needs (bench/consumer.sh).
+// the system allocator, CPU that Cassandra on the same host needs (`cargo xtask bench consumer`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -30,12 +31,12 @@ async fn main() -> anyhow::Result<()> {
             pg_url,
         }) => {
             let window = Window {
-                // Resolved against the table's retention once Cassandra is reached.
-                since: since.unwrap_or(chrono::DateTime::UNIX_EPOCH),
+                // Resolved against what both stores hold once they are reached.
+                since: chrono::DateTime::UNIX_EPOCH,
                 until: until.unwrap_or_else(|| chrono::Utc::now() + chrono::TimeDelta::days(1)),
                 symbol: symbol.clone(),
             };
-            return verify(&config, table, window, since.is_none(), pg_url).await;
+            return verify(&config, table, window, *since, pg_url).await;
         }
         None => {}
     }
@@ -68,6 +69,12 @@ async fn main() -> anyhow::Result<()> {
         Err(cdc_consumer::sink::SinkError::Cancelled) => return Ok(()),
         Err(error) => return Err(error).context("connecting to Cassandra"),
     };
+    tokio::spawn(dead_letter_topic::keep_bounded(
+        config.kafka_brokers.clone(),
+        config.dead_letter_topic.clone(),
+        config.dead_letter_retention(),
+        shutdown.clone(),
+    ));
     let kafka = ConsumeSettings {
         brokers: config.kafka_brokers,
         group_id: config.group_id,
@@ -138,15 +145,16 @@ fn decode(file: Option<&std::path::Path>, accept_schemaless: bool) -> anyhow::Re
     Ok(())
 }
 
+/// Compares `table` in both stores over `window`, from `since` or, without it, from where the
+/// table's retention (its `default_time_to_live`) still keeps every row in Cassandra, with an
+/// hour's margin, so rows that expired as intended are not reported missing; and only where
+/// PostgreSQL still holds the rows (its partitions), since it drops old days on purpose.
 /// Exits non-zero when any difference was found.
-/// Compares `table` in both stores over `window`. Without an explicit start the window starts
-/// where the table's retention (its `default_time_to_live`) still keeps every row in Cassandra,
-/// with an hour's margin, so rows that expired as intended are not reported missing.
 async fn verify(
     config: &Config,
     table: &str,
     mut window: Window,
-    from_retention: bool,
+    since: Option<chrono::DateTime<chrono::Utc>>,
     pg_url: &str,
 ) -> anyhow::Result<()> {
     let qualified = if table.contains('.') {
@@ -163,19 +171,36 @@ async fn verify(
     let session = sink::open_session(&config.cassandra_nodes, config.cassandra_login().as_ref())
         .await
         .context("connecting to Cassandra")?;
-    if from_retention {
-        let ttl = verify::retention(&session, &config.keyspace, mapping).await?;
-        if let Some(since) = verify::retained_since(chrono::Utc::now(), ttl) {
-            eprintln!(
-                "comparing from {since} (the table keeps rows {ttl} s in Cassandra; \
-                 pass --since to compare older rows)"
-            );
-            window.since = since;
+    let cassandra_since = match since {
+        Some(_) => None,
+        None => {
+            let ttl = verify::retention(&session, &config.keyspace, mapping).await?;
+            let retained = verify::retained_since(chrono::Utc::now(), ttl);
+            if let Some(retained) = retained {
+                eprintln!(
+                    "Cassandra keeps rows {ttl} s: comparing from {retained} at the earliest \
+                     (pass --since to compare older rows)"
+                );
+            }
+            retained
         }
+    };
+    let held = verify::held(&postgres, mapping)
+        .await
+        .context("reading which days PostgreSQL holds (partitions.held)")?;
+    if let Some((oldest, _)) = held.as_ref().and_then(|held| held.first()) {
+        eprintln!(
+            "PostgreSQL holds {qualified} from {oldest} on: rows of the days it dropped are in \
+             Cassandra only and not compared"
+        );
     }
+    window.since = verify::compared_since(since, cassandra_since, held.as_ref());
     let in_postgres = verify::read_postgres(&postgres, mapping, &window).await?;
-    let in_cassandra =
+    let mut in_cassandra =
         verify::read_cassandra(&session, &config.keyspace, mapping, &window, &in_postgres).await?;
+    if let Some(held) = &held {
+        in_cassandra = verify::only_held(mapping, in_cassandra, held);
+    }
     let differences = verify::compare(mapping, &in_postgres, &in_cassandra);
     for difference in &differences {
         println!("{difference}");

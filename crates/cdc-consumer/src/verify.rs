@@ -5,6 +5,8 @@
 //! (`1.50` equals `1.5`), timestamps at Cassandra's millisecond precision, time buckets derived
 //! from the timestamp they bucket. The comparison itself is pure (`compare`). Cassandra
 //! partitions are taken from both sides, so a row that PostgreSQL no longer has is found too.
+//! Only what both stores hold is compared: PostgreSQL keeps a shorter window (daily partitions,
+//! old ones dropped) than Cassandra, and rows of days it dropped are left out ([`only_held`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -237,6 +239,82 @@ pub async fn retention(
         .single_row::<(i32,)>()
         .map_err(cassandra_error)?;
     Ok(ttl)
+}
+
+/// The time ranges whose rows PostgreSQL holds in full, oldest first: its daily partitions,
+/// adjacent ones merged (`partitions.held` in sql/postgres/04-partitions.sql). Outside them
+/// PostgreSQL dropped its rows on purpose, while Cassandra keeps them for longer.
+pub type Held = Vec<(DateTime<Utc>, DateTime<Utc>)>;
+
+/// What PostgreSQL holds of `table`; `None` on a database without partitions (set up before
+/// them), whose plain tables hold every row they were given.
+pub async fn held(
+    client: &tokio_postgres::Client,
+    table: &'static TableMapping,
+) -> Result<Option<Held>, VerifyError> {
+    let name = table
+        .source_table
+        .rsplit('.')
+        .next()
+        .unwrap_or(table.source_table);
+    match client
+        .query("SELECT since, until FROM partitions.held($1)", &[&name])
+        .await
+    {
+        Ok(rows) => Ok(Some(
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect::<Result<_, tokio_postgres::Error>>()?,
+        )),
+        Err(error)
+            if error.code().is_some_and(|code| {
+                *code == tokio_postgres::error::SqlState::INVALID_SCHEMA_NAME
+                    || *code == tokio_postgres::error::SqlState::UNDEFINED_FUNCTION
+            }) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Where the comparison starts: at `requested`, or without it where Cassandra still holds every
+/// row (`cassandra_since`, from its retention; the beginning when rows never expire), but never
+/// before the oldest row PostgreSQL holds. Cassandra's edge is an estimate, which an explicit
+/// start overrides; PostgreSQL's is exact, and rows before it are in Cassandra only, by design.
+/// Pure.
+pub fn compared_since(
+    requested: Option<DateTime<Utc>>,
+    cassandra_since: Option<DateTime<Utc>>,
+    held: Option<&Held>,
+) -> DateTime<Utc> {
+    let start = requested
+        .or(cassandra_since)
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    match held.and_then(|held| held.first()) {
+        Some((oldest, _)) => start.max(*oldest),
+        None => start,
+    }
+}
+
+/// `rows` without those whose time PostgreSQL does not hold: a klines partition kept for a
+/// candle still open leaves a gap of dropped days after it, whose rows only Cassandra has. Pure.
+pub fn only_held(table: &TableMapping, rows: Rows, held: &Held) -> Rows {
+    let Some(time) = table
+        .columns
+        .iter()
+        .position(|column| column.name == table.time_column)
+    else {
+        return rows;
+    };
+    rows.into_iter()
+        .filter(|(_, cells)| match cells.get(time) {
+            Some(Cell::Millis(millis)) => held.iter().any(|(since, until)| {
+                (since.timestamp_millis()..until.timestamp_millis()).contains(millis)
+            }),
+            _ => true,
+        })
+        .collect()
 }
 
 /// Milliseconds since the epoch, floored as Cassandra's timestamp stores them.
@@ -507,6 +585,79 @@ mod tests {
             ]
         );
         assert!(compare(table, &postgres, &postgres).is_empty());
+    }
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_comparison_starts_where_both_stores_hold_every_row() {
+        let cassandra = Some(at("2026-11-01T13:00:00Z"));
+        let held = vec![
+            (at("2026-11-24T00:00:00Z"), at("2026-12-05T00:00:00Z")),
+            (at("2026-12-06T00:00:00Z"), at("2026-12-07T00:00:00Z")),
+        ];
+        // PostgreSQL's window is the shorter: it decides.
+        assert_eq!(
+            compared_since(None, cassandra, Some(&held)),
+            at("2026-11-24T00:00:00Z")
+        );
+        // Cassandra's retention is the shorter.
+        let week = vec![(at("2026-10-01T00:00:00Z"), at("2026-12-05T00:00:00Z"))];
+        assert_eq!(
+            compared_since(None, cassandra, Some(&week)),
+            at("2026-11-01T13:00:00Z")
+        );
+        // An explicit start overrides Cassandra's estimate, never PostgreSQL's exact edge.
+        let requested = Some(at("2026-01-01T00:00:00Z"));
+        assert_eq!(
+            compared_since(requested, cassandra, Some(&week)),
+            at("2026-10-01T00:00:00Z")
+        );
+        assert_eq!(
+            compared_since(Some(at("2026-11-30T00:00:00Z")), cassandra, Some(&held)),
+            at("2026-11-30T00:00:00Z")
+        );
+        // Plain tables (no partitions) and rows that never expire: from the beginning.
+        assert_eq!(compared_since(None, None, None), DateTime::UNIX_EPOCH);
+        assert_eq!(
+            compared_since(None, None, Some(&Vec::new())),
+            DateTime::UNIX_EPOCH
+        );
+    }
+
+    #[test]
+    fn rows_in_days_postgres_no_longer_holds_are_left_out() {
+        let table = &TABLES[0];
+        let at_millis = |id: i64, millis: i64| {
+            let (key, mut cells) = row(id, "1");
+            cells[2] = Cell::Millis(millis);
+            (key, cells)
+        };
+        let day = 86_400_000;
+        let rows: Rows = [
+            at_millis(1, 10 * day - 1),
+            at_millis(2, 10 * day),
+            at_millis(3, 11 * day + 5),
+            at_millis(4, 12 * day),
+            at_millis(5, 13 * day),
+        ]
+        .into_iter()
+        .collect();
+        let millis = |millis: i64| DateTime::from_timestamp_millis(millis).unwrap();
+        // Days 10 and 13 held, 11 and 12 dropped.
+        let held = vec![
+            (millis(10 * day), millis(11 * day)),
+            (millis(13 * day), millis(14 * day)),
+        ];
+        let kept: Vec<Cell> = only_held(table, rows, &held)
+            .into_values()
+            .map(|cells| cells[3].clone())
+            .collect();
+        assert_eq!(kept, [Cell::Int(2), Cell::Int(5)]);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Decoding throughput on realistic `ticker_24h` inserts, against the blog's Python decoder on
-//! one core (the target is in BENCHMARKS.md). `bench/decode.sh` runs this beside the Python
+//! one core (the target is in BENCHMARKS.md). `cargo xtask bench decode` runs this beside the Python
 //! baseline and writes `bench/results/decode.md`; alone:
 //! `cargo bench -p debezium --bench decode_ticker`.
 

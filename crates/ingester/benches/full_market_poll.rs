@@ -10,7 +10,7 @@
 //! table it writes, so a fixed, small number of polls keeps the cost measured the same from run
 //! to run. The database (`stack_fixtures::TestDatabase`: the pipeline's schema, on the stack's
 //! PostgreSQL) is created for the run and dropped after it, so nothing reaches the pipeline's own
-//! database. Run it with `bench/ingester.sh`, which sets the stack's environment.
+//! database. Run it with `cargo xtask bench ingester`, which sets the stack's environment.
 
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,24 @@ async fn main() {
             .expect("reading tickers")
             .to_vec();
         fetch.push(started.elapsed());
+    }
+    // The days the polls' close times fall on get their partitions first, as the ingester
+    // makes them before it writes.
+    let close_times = binance::parse_tickers(&body)
+        .expect("parsing tickers")
+        .iter()
+        .flat_map(|ticker| {
+            [
+                ticker.close_time,
+                ticker.close_time + i64::from(POLLS) * 1000,
+            ]
+        })
+        .filter_map(chrono::DateTime::from_timestamp_millis)
+        .collect::<Vec<_>>();
+    for days in ingester::partitions::day_runs(close_times) {
+        ingester::partitions::ensure(&postgres, ingester::partitions::Table::Tickers, days)
+            .await
+            .expect("creating the polls' partitions");
     }
     let mut rows = 0;
     for poll in 0..POLLS {

@@ -63,6 +63,10 @@ pub struct Config {
     /// [default: 24, or 6 with `--symbols all`].
     #[arg(long, env = "INGESTER_KLINE_HISTORY_HOURS")]
     pub kline_history_hours: Option<u64>,
+    /// Days of data PostgreSQL keeps (1 to 365), counted back from each table's newest row:
+    /// older daily partitions are dropped every hour, and Cassandra keeps their rows.
+    #[arg(long, env = "INGESTER_PG_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub pg_retention_days: u32,
     /// Ticker polls kept while PostgreSQL is unreachable; beyond it the oldest are dropped.
     #[arg(long, env = "INGESTER_BUFFER_POLLS", default_value_t = 720, value_parser = clap::value_parser!(u64).range(1..))]
     pub buffer_polls: u64,

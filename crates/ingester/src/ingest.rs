@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::kline_sync::KlineSync;
 use crate::klines::distinct_intervals;
 use crate::metrics::Metrics;
+use crate::partitions::{self, Partitions};
 use crate::store::Store;
 use crate::symbols::{UnknownSymbols, resolve_symbols};
 use crate::tickers::TickerLoop;
@@ -114,6 +115,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Inge
         symbols.len()
     );
 
+    let clock_offset_ms = info.server_time - now_ms();
+    let partitions = Partitions::new(config.pg_retention_days, clock_offset_ms, metrics.clone());
+
     let shutdown = shutdown.child_token();
     let shared = Shared {
         binance: Arc::new(binance),
@@ -126,14 +130,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Inge
     let mut tickers = TickerLoop::new(
         shared.clone(),
         Store::new(config.pg_url.clone()),
+        partitions.clone(),
         usize::try_from(config.buffer_polls).unwrap_or(usize::MAX),
     );
     let mut klines = KlineSync::new(
         shared.clone(),
         Store::new(config.pg_url.clone()),
+        partitions.clone(),
         &intervals,
         config.kline_history(),
-        info.server_time - now_ms(),
+        clock_offset_ms,
     );
     // Early, so that /healthz tells about PostgreSQL before the first write.
     tickers.connect().await;
@@ -141,6 +147,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Inge
     shared.health.healthy();
     tickers.report_health();
     klines.report_health();
+    // PostgreSQL's window: made ready before the first write, then moved every hour, on a
+    // connection of its own.
+    let maintained = partitions
+        .clone()
+        .maintain_on(&mut Store::new(config.pg_url.clone()))
+        .await;
+    if !config.once {
+        partitions::spawn_maintenance(
+            config.pg_url.clone(),
+            partitions,
+            maintained,
+            shutdown.clone(),
+        );
+    }
 
     if config.once {
         let tickers = tickers.poll().await;

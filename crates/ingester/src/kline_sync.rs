@@ -27,6 +27,7 @@ use tracing::Instrument;
 use crate::ingest::{Shared, now_ms};
 use crate::klines::{Cursors, KlineBatch, PAGE_LIMIT, SeriesFailures, has_next_page};
 use crate::metrics::binance_error_kind;
+use crate::partitions::Partitions;
 use crate::store::{self, Store, StoreError};
 
 const KLINES: Endpoint = Endpoint::Klines;
@@ -58,6 +59,7 @@ impl SeriesError {
 pub struct KlineSync {
     shared: Shared,
     store: Store,
+    partitions: Partitions,
     intervals: Vec<Interval>,
     history: Duration,
     /// Exchange time minus local time at start-up, to place a new series' history on the
@@ -72,6 +74,7 @@ impl KlineSync {
     pub fn new(
         shared: Shared,
         store: Store,
+        partitions: Partitions,
         intervals: &[Interval],
         history: Duration,
         clock_offset_ms: i64,
@@ -79,6 +82,7 @@ impl KlineSync {
         KlineSync {
             shared,
             store,
+            partitions,
             intervals: intervals.to_vec(),
             history,
             clock_offset_ms,
@@ -237,7 +241,7 @@ impl KlineSync {
         }
         let started = Instant::now();
         let client = self.store.client().await?;
-        let rows = store::upsert_klines(client, batch).await?;
+        let rows = self.partitions.upsert_klines(client, batch).await?;
         let seconds = started.elapsed().as_secs_f64();
         tracing::debug!(candles = batch.len(), rows, seconds, "page written");
         self.shared.metrics.write_duration("klines", seconds);

@@ -15,6 +15,9 @@ const POLLED: [Endpoint; 2] = [Endpoint::Ticker24h, Endpoint::Klines];
 /// The `outcome` label of `ingester_polls_total`.
 const OUTCOMES: [&str; 2] = ["ok", "error"];
 
+/// The partitioned tables, the `table` label of `ingester_partitions_*`.
+const PARTITIONED: [&str; 2] = ["ticker_24h", "klines"];
+
 /// Handles to every metric; clones share the values.
 #[derive(Clone)]
 pub struct Metrics {
@@ -29,6 +32,8 @@ pub struct Metrics {
     write_duration: Family<Labels<1>, Histogram, fn() -> Histogram>,
     series_failures: Family<Labels<1>, Counter>,
     failing_series: Gauge,
+    partitions_created: Family<Labels<1>, Counter>,
+    partitions_dropped: Family<Labels<1>, Counter>,
 }
 
 impl Metrics {
@@ -54,6 +59,8 @@ impl Metrics {
             }),
             series_failures: Family::default(),
             failing_series: Gauge::default(),
+            partitions_created: Family::default(),
+            partitions_dropped: Family::default(),
         };
         // A labelled series exists only once its labels are first used: without this, a healthy
         // ingester would have no `outcome="error"` series, the dashboard's polls panel would
@@ -65,6 +72,14 @@ impl Metrics {
                     .polls
                     .get_or_create(&[("endpoint", endpoint.path()), ("outcome", outcome)]);
             }
+        }
+        for table in PARTITIONED {
+            let _ = metrics
+                .partitions_created
+                .get_or_create(&[("table", table)]);
+            let _ = metrics
+                .partitions_dropped
+                .get_or_create(&[("table", table)]);
         }
         let registry = registry.sub_registry_with_prefix("ingester");
         registry.register(
@@ -121,6 +136,16 @@ impl Metrics {
             "Kline series whose latest attempt failed",
             metrics.failing_series.clone(),
         );
+        registry.register(
+            "partitions_created",
+            "Daily PostgreSQL partitions created, by table",
+            metrics.partitions_created.clone(),
+        );
+        registry.register(
+            "partitions_dropped",
+            "Daily PostgreSQL partitions dropped past the retention, by table",
+            metrics.partitions_dropped.clone(),
+        );
         metrics
     }
 
@@ -163,6 +188,18 @@ impl Metrics {
     pub fn weight(&self, used: u32, allowance: u32) {
         self.weight_used.set(i64::from(used));
         self.weight_allowance.set(i64::from(allowance));
+    }
+
+    pub fn partitions_created(&self, table: &'static str, count: usize) {
+        self.partitions_created
+            .get_or_create(&[("table", table)])
+            .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+    }
+
+    pub fn partitions_dropped(&self, table: &'static str, count: usize) {
+        self.partitions_dropped
+            .get_or_create(&[("table", table)])
+            .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
     }
 
     pub fn buffered(&self, polls: usize, dropped: bool) {

@@ -46,11 +46,26 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the same write may succeed later (PostgreSQL unreachable or restarting), as
     /// opposed to data PostgreSQL will reject every time.
+    /// A missing partition counts as transient: the day is created and the write tried again
+    /// (`partitions`), never given up.
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::OutOfRange { .. } => false,
+            StoreError::Postgres(_) if self.is_missing_partition() => true,
             StoreError::Postgres(error) => error.code().is_none_or(is_transient_state),
             StoreError::Timeout | StoreError::Backoff(_) => true,
+        }
+    }
+
+    /// Whether PostgreSQL refused a row because no partition covers its time ("no partition of
+    /// relation … found for row"): a check violation (23514) that names no constraint, unlike a
+    /// refused value's (`…_not_nan`), and so recognised whatever language the server speaks.
+    pub fn is_missing_partition(&self) -> bool {
+        match self {
+            StoreError::Postgres(error) => error.as_db_error().is_some_and(|error| {
+                *error.code() == SqlState::CHECK_VIOLATION && error.constraint().is_none()
+            }),
+            _ => false,
         }
     }
 
@@ -58,6 +73,7 @@ impl StoreError {
     pub fn kind(&self) -> &'static str {
         match self {
             StoreError::OutOfRange { .. } => "out_of_range",
+            StoreError::Postgres(_) if self.is_missing_partition() => "postgres_no_partition",
             StoreError::Postgres(_) if self.is_transient() => "postgres_unavailable",
             StoreError::Postgres(_) => "postgres_rejected",
             StoreError::Timeout => "postgres_timeout",
@@ -153,7 +169,7 @@ impl Store {
     }
 }
 
-async fn timed<T>(
+pub(crate) async fn timed<T>(
     work: impl Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, StoreError> {
     match tokio::time::timeout(TIMEOUT, work).await {

@@ -17,7 +17,8 @@ use tracing::Instrument;
 use crate::buffer::{TickerBuffer, TickerPoll};
 use crate::ingest::Shared;
 use crate::metrics::binance_error_kind;
-use crate::store::{self, Store, StoreError};
+use crate::partitions::Partitions;
+use crate::store::{Store, StoreError};
 
 const TICKERS: Endpoint = Endpoint::Ticker24h;
 /// The loop's component on `/healthz`.
@@ -26,16 +27,18 @@ const COMPONENT: &str = "tickers";
 pub struct TickerLoop {
     shared: Shared,
     store: Store,
+    partitions: Partitions,
     buffer: TickerBuffer,
     /// Polls in a row whose Binance request failed.
     binance_failures: u32,
 }
 
 impl TickerLoop {
-    pub fn new(shared: Shared, store: Store, buffer_polls: usize) -> Self {
+    pub fn new(shared: Shared, store: Store, partitions: Partitions, buffer_polls: usize) -> Self {
         TickerLoop {
             shared,
             store,
+            partitions,
             buffer: TickerBuffer::new(buffer_polls),
             binance_failures: 0,
         }
@@ -130,7 +133,11 @@ impl TickerLoop {
         while let Some(poll) = self.buffer.front() {
             let started = Instant::now();
             let written = match self.store.client().await {
-                Ok(client) => store::insert_tickers(client, &poll.tickers, poll.fetched_at).await,
+                Ok(client) => {
+                    self.partitions
+                        .insert_tickers(client, &poll.tickers, poll.fetched_at)
+                        .await
+                }
                 Err(error) => Err(error),
             };
             match written {

@@ -14,10 +14,33 @@ pub struct TestDatabase {
     stack: StackEnvironment,
 }
 
+/// The schema as the version before partitioning made it (plain tables), for upgrade tests.
+const EARLIER_SCHEMA: &str = include_str!("earlier_schema.sql");
+
 impl TestDatabase {
     /// Creates the database and applies the schema; panics with the reason when it cannot.
     pub async fn create(stack: &StackEnvironment, name: &str) -> Self {
-        // Dropped (and so removed) even if applying the schema fails below.
+        let database = Self::create_empty(stack, name).await;
+        database.apply_schema().await;
+        database
+    }
+
+    /// Creates the database with the schema an install made before partitioning has: plain
+    /// `ticker_24h` and `klines`, published as they are. [`TestDatabase::apply_schema`] then
+    /// upgrades it as `stack up` would.
+    pub async fn create_earlier(stack: &StackEnvironment, name: &str) -> Self {
+        let database = Self::create_empty(stack, name).await;
+        database
+            .admin()
+            .await
+            .batch_execute(EARLIER_SCHEMA)
+            .await
+            .unwrap_or_else(|error| panic!("the earlier schema in {name}: {error}"));
+        database
+    }
+
+    async fn create_empty(stack: &StackEnvironment, name: &str) -> Self {
+        // Dropped (and so removed) even if applying a schema fails afterwards.
         let database = Self {
             name: name.to_owned(),
             stack: stack.clone(),
@@ -27,16 +50,44 @@ impl TestDatabase {
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
             .unwrap_or_else(|error| panic!("cannot create database {name}: {error}"));
-        let client = connect(&database.admin_url()).await;
-        for file in schema_files(stack) {
+        database
+    }
+
+    /// Runs `sql/postgres/*.sql` in name order as the superuser, as `cargo xtask stack up` does
+    /// on every start; panics with the file and the reason when one fails.
+    pub async fn apply_schema(&self) {
+        let client = self.admin().await;
+        for file in schema_files(&self.stack) {
             let sql = std::fs::read_to_string(&file)
                 .unwrap_or_else(|error| panic!("cannot read {}: {error}", file.display()));
             client
                 .batch_execute(&sql)
                 .await
-                .unwrap_or_else(|error| panic!("{} in {name}: {error}", file.display()));
+                .unwrap_or_else(|error| panic!("{} in {}: {error:?}", file.display(), self.name));
         }
-        database
+    }
+
+    /// Creates the daily partitions of both market-data tables for the UTC days `first` to
+    /// `last` (inclusive; YYYY-MM-DD, or PostgreSQL's `yesterday`, `today`, `tomorrow`), as the
+    /// ingester does before it writes: a test writing rows of its own must first give them a
+    /// partition.
+    pub async fn ensure_partitions(&self, first: &str, last: &str) {
+        let client = self.admin().await;
+        client
+            .batch_execute("SET TimeZone = 'UTC'")
+            .await
+            .expect("SET TimeZone");
+        for table in ["ticker_24h", "klines"] {
+            client
+                .query(
+                    "SELECT partitions.ensure($1, $2::text::date, $3::text::date)",
+                    &[&table, &first, &last],
+                )
+                .await
+                .unwrap_or_else(|error| {
+                    panic!("partitions of {table} from {first} to {last}: {error:?}")
+                });
+        }
     }
 
     pub fn name(&self) -> &str {

@@ -32,19 +32,64 @@ impl TestPipeline {
     /// A pipeline whose change topics have `partitions` partitions (Debezium spreads rows over
     /// them by key).
     pub async fn start_with_partitions(label: &str, partitions: i32) -> Self {
-        Self::start_with_topics(label, Some(partitions)).await
+        Self::start_with(label, Some(partitions), &[]).await
     }
 
     /// A pipeline whose change topics Connect creates itself at their first message, with the
     /// connector's topic settings (retention, compression), as in the pipeline proper.
     pub async fn start_with_topics_from_connect(label: &str) -> Self {
-        Self::start_with_topics(label, None).await
+        Self::start_with(label, None, &[]).await
     }
 
-    async fn start_with_topics(label: &str, partitions: Option<i32>) -> Self {
+    /// Like [`TestPipeline::start_with_topics_from_connect`], with some of the connector's
+    /// settings replaced (say, `producer.override.compression.type`), to compare them.
+    pub async fn start_with_connector_settings(label: &str, settings: &[(&str, &str)]) -> Self {
+        Self::start_with(label, None, settings).await
+    }
+
+    /// A pipeline whose database has the schema an install made before partitioning has
+    /// (plain tables, see [`TestDatabase::create_earlier`]), its connector already streaming:
+    /// the state `stack up` upgrades in place.
+    pub async fn start_on_earlier_schema(label: &str) -> Self {
+        let stack = StackEnvironment::from_env();
+        let name = unique_name(label);
+        let database = TestDatabase::create_earlier(&stack, &name).await;
+        Self::start_on(stack, name, database, Some(1), &[]).await
+    }
+
+    /// A pipeline whose database holds what `setup_sql` (run as the superuser) makes before the
+    /// connector starts, so that the connector's initial snapshot reads it.
+    pub async fn start_after(label: &str, setup_sql: &str) -> Self {
         let stack = StackEnvironment::from_env();
         let name = unique_name(label);
         let database = TestDatabase::create(&stack, &name).await;
+        database
+            .admin()
+            .await
+            .batch_execute(setup_sql)
+            .await
+            .unwrap_or_else(|error| panic!("setting up {name} before its connector: {error:?}"));
+        Self::start_on(stack, name, database, Some(1), &[]).await
+    }
+
+    async fn start_with(
+        label: &str,
+        partitions: Option<i32>,
+        connector_settings: &[(&str, &str)],
+    ) -> Self {
+        let stack = StackEnvironment::from_env();
+        let name = unique_name(label);
+        let database = TestDatabase::create(&stack, &name).await;
+        Self::start_on(stack, name, database, partitions, connector_settings).await
+    }
+
+    async fn start_on(
+        stack: StackEnvironment,
+        name: String,
+        database: TestDatabase,
+        partitions: Option<i32>,
+        connector_settings: &[(&str, &str)],
+    ) -> Self {
         let pipeline = Self {
             name,
             stack,
@@ -54,7 +99,7 @@ impl TestPipeline {
         cassandra::create_keyspace(&pipeline.stack, &pipeline.name)
             .await
             .unwrap_or_else(|error| panic!("{error:#}"));
-        pipeline.start_connector().await;
+        pipeline.start_connector(connector_settings).await;
         pipeline
     }
 
@@ -144,11 +189,14 @@ impl TestPipeline {
 
     /// The pipeline's own connector definition with this slice's database, slot and topic
     /// prefix; returns once its task streams from its replication slot.
-    async fn start_connector(&self) {
+    async fn start_connector(&self, settings: &[(&str, &str)]) {
         let (_, mut config) = connect::read_connector_file(&self.stack.workspace_root)
             .unwrap_or_else(|error| panic!("{error:#}"));
         for key in ["database.dbname", "topic.prefix", "slot.name"] {
             config[key] = Value::from(self.name.as_str());
+        }
+        for (key, value) in settings {
+            config[*key] = Value::from(*value);
         }
         connect::register(
             &self.stack.kafka_connect_url,

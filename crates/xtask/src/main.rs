@@ -5,10 +5,12 @@
 //!   versions pinned in `.env` (the same file `docker compose` reads) and run as plain processes.
 //! - `cargo xtask test` brings the stack up when needed and runs every test of the workspace.
 //! - `cargo xtask run` runs the whole pipeline natively until Ctrl-C.
+//! - `cargo xtask bench NAME` runs a benchmark and writes `bench/results/NAME.md`.
 //!
 //! xtask itself needs no native libraries, so it can install what the rest of the workspace
 //! needs to build (see `install::ensure_build_prerequisites`).
 
+mod bench;
 mod config;
 mod fixtures;
 mod install;
@@ -52,6 +54,8 @@ enum Command {
     /// Record the real Debezium connector's messages for every column type into the decoder's
     /// test fixtures (crates/debezium/tests/fixtures/).
     CaptureFixtures,
+    /// Run a benchmark against the stack and write bench/results/NAME.md.
+    Bench { benchmark: bench::Benchmark },
     /// Run the pipeline natively (stack, ingester, consumer) until Ctrl-C.
     Run {
         /// Poll the bundled Binance simulator instead of the real Binance API.
@@ -124,6 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Test { cargo_test_args } => {
             return pipeline::test(&stack, &cargo_test_args).await;
         }
+        Command::Bench { benchmark } => bench::run(&stack, benchmark).await?,
         Command::Run { offline } => pipeline::run(&stack, offline).await?,
         Command::CaptureFixtures => {
             services::up(&stack).await?;

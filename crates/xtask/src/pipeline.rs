@@ -140,7 +140,7 @@ async fn wait_for_shutdown_signal() -> anyhow::Result<()> {
 /// `cargo run` set for xtask itself (`CARGO_MANIFEST_DIR`, `CARGO_PKG_…`): build scripts that
 /// watch them (ring's) would otherwise rebuild, and everything above them, whenever plain
 /// `cargo test` and `cargo xtask test` take turns.
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
     for (name, _) in std::env::vars_os() {
         if is_set_by_cargo_for_a_package(&name.to_string_lossy()) {

@@ -299,6 +299,14 @@ fn registered_metrics(module: &str) -> Vec<String> {
 /// candle interval variable must offer.
 async fn seed(pipeline: &TestPipeline, symbol: &str) {
     let postgres = pipeline.database().ingester().await;
+    for (first, last) in [
+        ("2025-10-20", "2025-10-20"),
+        ("2025-11-08", "2025-11-10"),
+        ("2025-12-10", "2025-12-10"),
+        ("yesterday", "today"),
+    ] {
+        pipeline.database().ensure_partitions(first, last).await;
+    }
     postgres
         .execute(
             "INSERT INTO ticker_24h (symbol, last_price, bid_price, ask_price, volume,

@@ -87,6 +87,10 @@ async fn rows_arrive_in_cassandra_exactly_and_updates_follow() {
     // 2025-11-04 is day 20396 since the epoch; CQL dates count from 2^31.
     let day = CqlDate((1u32 << 31) + 20396);
     let consumer = RunningConsumer::start(&pipeline);
+    pipeline
+        .database()
+        .ensure_partitions("2025-11-04", "2025-11-04")
+        .await;
 
     postgres
         .execute(

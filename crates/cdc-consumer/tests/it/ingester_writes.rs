@@ -92,6 +92,10 @@ async fn postgres_count(admin: &tokio_postgres::Client, symbol: &str) -> i64 {
 #[tokio::test]
 async fn a_retried_ticker_insert_leaves_one_row_in_each_store() {
     let pipeline = TestPipeline::start("retried_insert").await;
+    pipeline
+        .database()
+        .ensure_partitions("yesterday", "tomorrow")
+        .await;
     let consumer = RunningConsumer::start(&pipeline);
     let session = cassandra().await;
     let ingester_role = pipeline.database().ingester().await;
@@ -148,6 +152,10 @@ async fn a_retried_ticker_insert_leaves_one_row_in_each_store() {
 #[tokio::test]
 async fn nan_is_refused_naming_the_constraint_and_the_pipeline_keeps_flowing() {
     let pipeline = TestPipeline::start("nan_refused").await;
+    pipeline
+        .database()
+        .ensure_partitions("yesterday", "tomorrow")
+        .await;
     let consumer = RunningConsumer::start(&pipeline);
     let session = cassandra().await;
     // The superuser, as any writer other than the ingester (which cannot produce a NaN: its

@@ -14,6 +14,7 @@ mod help;
 mod ingester_writes;
 mod login;
 mod ordering;
+mod partitions;
 mod pipeline_dashboard;
 mod replay;
 mod schema;

@@ -171,8 +171,15 @@ async fn every_change_replayed_newest_first_ends_with_postgresql_final_state() {
             .await
             .expect("update failed");
     }
-    // Moves rows to another Cassandra key (close_time is part of it): a delete and an upsert.
-    events += postgres
+    // Moves rows to another Cassandra key (close_time is part of it), and to the next day's
+    // partition: PostgreSQL moves a row between partitions as a delete and an insert, so each
+    // is three messages (the delete, its tombstone, the insert) where a plain table's update
+    // was one.
+    pipeline
+        .database()
+        .ensure_partitions("2025-11-13", "2025-11-13")
+        .await;
+    events += 3 * postgres
         .execute(
             "UPDATE ticker_24h SET close_time = close_time + INTERVAL '1 day'
              WHERE symbol = $1 AND id % 5 = 1",

@@ -132,6 +132,15 @@ async fn verify_leaves_out_rows_past_the_retention_unless_asked() {
     let consumer = RunningConsumer::start(&pipeline);
     let postgres = pipeline.database().ingester().await;
     postgres
+        .query(
+            "SELECT partitions.ensure('ticker_24h', day, day)
+               FROM generate_series(1, 2) AS n,
+                    LATERAL (SELECT (now() AT TIME ZONE 'UTC' - n * INTERVAL '20 days')::date) AS d(day)",
+            &[],
+        )
+        .await
+        .expect("creating the rows' partitions");
+    postgres
         .execute(
             "INSERT INTO ticker_24h (symbol, last_price, close_time)
              SELECT $1, n, now() - n * INTERVAL '20 days' FROM generate_series(1, 2) AS n",
@@ -224,6 +233,10 @@ async fn kline_buckets_follow_the_interval_end_to_end() {
     let pipeline = TestPipeline::start("kline_buckets").await;
     let symbol = "DOTUSDT";
     let consumer = RunningConsumer::start(&pipeline);
+    pipeline
+        .database()
+        .ensure_partitions("2025-11-09", "2025-12-01")
+        .await;
     let postgres = pipeline.database().ingester().await;
     postgres
         .execute(

@@ -130,7 +130,8 @@ where
 }
 
 /// Inserts tickers `first..first + count` for `symbol`, one second of close_time apart from the
-/// start of `day` (YYYY-MM-DD, UTC), in one transaction.
+/// start of `day` (YYYY-MM-DD, UTC), in one transaction, after making sure the days they fall
+/// on have a partition (as the ingester does; the ingester role may).
 pub async fn insert_tickers(
     postgres: &tokio_postgres::Client,
     symbol: &str,
@@ -138,6 +139,14 @@ pub async fn insert_tickers(
     first: i32,
     count: i32,
 ) {
+    postgres
+        .query(
+            "SELECT partitions.ensure('ticker_24h', $1::text::date,
+                 ($1::text::date::timestamp + $2::int * INTERVAL '1 second')::date)",
+            &[&day, &(first + count - 1)],
+        )
+        .await
+        .expect("creating the partitions as the ingester role failed");
     postgres
         .execute(
             "INSERT INTO ticker_24h (symbol, last_price, close_time)

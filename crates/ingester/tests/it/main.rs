@@ -8,6 +8,7 @@ mod exactness;
 mod faults;
 mod help;
 mod outage;
+mod partitions;
 mod postgres_down;
 mod startup;
 

@@ -45,6 +45,12 @@ impl Service {
         ManagedProcess::new(self.name(), &stack.state_dir)
     }
 
+    /// The running service's process id, if it runs.
+    pub fn pid(self, stack: &Stack) -> Option<u32> {
+        let pid = self.process(stack).running_pid()?;
+        u32::try_from(pid.as_raw()).ok()
+    }
+
     /// The ports the service listens on, each with the flag that moves it.
     fn ports(self, stack: &Stack) -> Vec<(u16, &'static str)> {
         match self {

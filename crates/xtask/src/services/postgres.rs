@@ -50,6 +50,8 @@ pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
             "-c",
             &format!("max_slot_wal_keep_size={}MB", stack.max_slot_wal_keep_mb),
         ])
+        // Full-page images dominate the WAL of the ticker inserts (`cargo xtask bench disk`).
+        .args(["-c", "wal_compression=zstd"])
         .args(["-c", "password_encryption=scram-sha-256"]);
     if let Some(user) = &run_as {
         command.uid(user.uid.as_raw()).gid(user.gid.as_raw());

@@ -59,6 +59,62 @@ async fn each_role_may_do_only_what_readme_grants() {
     );
     let debezium = login(&debezium_url).await.expect("debezium logs in");
 
+    // The ingester manages the daily partitions through the functions made for it, and only
+    // through them: it makes the days its writes below fall on.
+    for table in ["ticker_24h", "klines"] {
+        ingester
+            .query(
+                "SELECT partitions.ensure($1, '2025-11-04', '2025-11-04')",
+                &[&table],
+            )
+            .await
+            .expect("the ingester may create partitions");
+        ingester
+            .query(
+                "SELECT partitions.ensure($1, (now() AT TIME ZONE 'UTC')::date - 1,
+                                              (now() AT TIME ZONE 'UTC')::date + 1)",
+                &[&table],
+            )
+            .await
+            .expect("the ingester may create partitions");
+        ingester
+            .query(
+                "SELECT partitions.drop_expired($1, INTERVAL '7 days')",
+                &[&table],
+            )
+            .await
+            .expect("the ingester may drop expired partitions");
+    }
+    grafana
+        .query("SELECT * FROM partitions.held('ticker_24h')", &[])
+        .await
+        .expect("grafana may read which days PostgreSQL holds (verify does)");
+    // What the functions do for the ingester is bounded: only the two tables, a bounded
+    // number of days at once, at least a day kept.
+    for (statement, reason) in [
+        (
+            "SELECT partitions.ensure('price_alerts', '2025-11-04', '2025-11-04')",
+            "is not a partitioned market-data table",
+        ),
+        (
+            "SELECT partitions.ensure('ticker_24h', '2024-01-01', '2025-02-04')",
+            "is more than 400 in one call",
+        ),
+        (
+            "SELECT partitions.drop_expired('klines', INTERVAL '23 hours')",
+            "is less than a day",
+        ),
+    ] {
+        let refused = ingester
+            .query(statement, &[])
+            .await
+            .expect_err("the functions refuse what is out of bounds");
+        let message = refused
+            .as_db_error()
+            .map_or_else(|| refused.to_string(), |error| error.message().to_owned());
+        assert!(message.contains(reason), "{statement}: {message}");
+    }
+
     let insert =
         "INSERT INTO ticker_24h (symbol, last_price, close_time) VALUES ('BTCUSDT', 1, now())";
     ingester
@@ -102,7 +158,7 @@ async fn each_role_may_do_only_what_readme_grants() {
         .await
         .expect("grafana may read");
 
-    let refusals: [(&str, &tokio_postgres::Client, &str); 13] = [
+    let refusals: [(&str, &tokio_postgres::Client, &str); 20] = [
         ("ingester", &ingester, "DELETE FROM ticker_24h"),
         (
             "ingester",
@@ -119,6 +175,35 @@ async fn each_role_may_do_only_what_readme_grants() {
         ("ingester", &ingester, "TRUNCATE klines"),
         ("ingester", &ingester, "TRUNCATE ticker_24h"),
         ("ingester", &ingester, "CREATE TABLE sneaky (id int)"),
+        // Partitions only through the functions: never a table of its own choosing.
+        (
+            "ingester",
+            &ingester,
+            "CREATE TABLE ticker_24h_p20991231 PARTITION OF ticker_24h
+                 FOR VALUES FROM ('2099-12-31') TO ('2100-01-01')",
+        ),
+        ("ingester", &ingester, "DROP TABLE ticker_24h_p20251104"),
+        ("ingester", &ingester, "DROP TABLE klines_p20251104"),
+        (
+            "ingester",
+            &ingester,
+            "ALTER TABLE ticker_24h DETACH PARTITION ticker_24h_p20251104",
+        ),
+        (
+            "ingester",
+            &ingester,
+            "SELECT partitions.ranges('ticker_24h')",
+        ),
+        (
+            "grafana",
+            &grafana,
+            "SELECT partitions.ensure('ticker_24h', '2099-12-31', '2099-12-31')",
+        ),
+        (
+            "grafana",
+            &grafana,
+            "SELECT partitions.drop_expired('klines', INTERVAL '1 day')",
+        ),
         ("ingester", &ingester, "SELECT * FROM price_alerts"),
         ("grafana", &grafana, insert),
         ("grafana", &grafana, "UPDATE ticker_24h SET last_price = 3"),
@@ -134,8 +219,9 @@ async fn each_role_may_do_only_what_readme_grants() {
         let reason = refused
             .as_db_error()
             .map_or_else(|| refused.to_string(), |error| error.message().to_owned());
+        // PostgreSQL says "must be owner" where only a table's owner may (DROP, ALTER).
         assert!(
-            reason.contains("permission denied"),
+            reason.contains("permission denied") || reason.contains("must be owner"),
             "{role}: {statement} failed for another reason: {reason}"
         );
     }

@@ -1,5 +1,6 @@
-//! The IO edge: start-up (exchangeInfo, symbol check, /metrics, the weight kept for tickers),
-//! then the two loops, side by side until shutdown: [`TickerLoop`] and [`KlineSync`].
+//! The IO edge: start-up (exchangeInfo, symbol check, /metrics, the weight kept for tickers,
+//! PostgreSQL's window of partitions), then the two loops, side by side until shutdown:
+//! [`TickerLoop`] and [`KlineSync`], with the hourly partition maintenance beside them.
 //!
 //! Each loop writes through a PostgreSQL connection of its own, so a slow kline write never
 //! delays a ticker poll, and they share the one Binance client, so one weight budget counts

@@ -48,10 +48,10 @@ const KAFKA_DAYS: u64 = 1;
 const KAFKA_PARTITION_BYTES: f64 = 2.0 * 1_073_741_824.0;
 const CASSANDRA_TICKER_DAYS: u64 = 30;
 const CASSANDRA_KLINE_DAYS: u64 = 400;
-/// 2026-11-30T00:00:00Z: a fixed market time, so every variant stores the same changes.
+/// 2025-11-30T00:00:00Z: a fixed market time, so every variant stores the same changes.
 const MARKET_START_MS: i64 = 1_764_460_800_000;
-const MARKET_START_DAY: &str = "2026-11-30";
-const MARKET_NEXT_DAY: &str = "2026-12-01";
+const MARKET_START_DAY: &str = "2025-11-30";
+const MARKET_NEXT_DAY: &str = "2025-12-01";
 
 /// One way to configure the connector's producer.
 #[derive(Debug, Clone, Copy)]

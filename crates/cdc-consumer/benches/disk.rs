@@ -53,12 +53,15 @@ const MARKET_START_MS: i64 = 1_764_460_800_000;
 const MARKET_START_DAY: &str = "2025-11-30";
 const MARKET_NEXT_DAY: &str = "2025-12-01";
 
+/// Kafka's producer defaults, which Connect keeps unless a connector overrides them.
+const CONNECT_DEFAULT_BATCHING: (u32, u32) = (16_384, 0);
+
 /// One way to configure the connector's producer.
 #[derive(Debug, Clone, Copy)]
 struct Variant {
     name: &'static str,
     codec: &'static str,
-    /// `producer.override.batch.size` and `linger.ms`; `None` keeps Connect's defaults
+    /// `producer.override.batch.size` and `linger.ms`; `None` is the producer's defaults
     /// (16384 bytes, 0 ms).
     batching: Option<(u32, u32)>,
 }
@@ -202,15 +205,14 @@ async fn main() {
 }
 
 async fn start_pipeline(variant: Variant) -> TestPipeline {
-    let batch;
-    let linger;
-    let mut connector = vec![("producer.override.compression.type", variant.codec)];
-    if let Some((batch_size, linger_ms)) = variant.batching {
-        batch = batch_size.to_string();
-        linger = linger_ms.to_string();
-        connector.push(("producer.override.batch.size", batch.as_str()));
-        connector.push(("producer.override.linger.ms", linger.as_str()));
-    }
+    // Set for every variant, since the connector file sets its own batching.
+    let (batch_size, linger_ms) = variant.batching.unwrap_or(CONNECT_DEFAULT_BATCHING);
+    let (batch, linger) = (batch_size.to_string(), linger_ms.to_string());
+    let connector = [
+        ("producer.override.compression.type", variant.codec),
+        ("producer.override.batch.size", batch.as_str()),
+        ("producer.override.linger.ms", linger.as_str()),
+    ];
     TestPipeline::start_with_connector_settings(&format!("disk_{}", variant.name), &connector).await
 }
 

@@ -171,9 +171,9 @@ async fn main() {
         let pipeline = start_pipeline(variant).await;
         let (written, postgres) = write_workload(&pipeline, settings.polls).await;
         let ticker_log_bytes =
-            await_topic_bytes(&settings, &pipeline.ticker_topic(), written.ticker_rows).await;
+            await_topic_bytes(&pipeline, &pipeline.ticker_topic(), written.ticker_rows).await;
         let kline_log_bytes =
-            await_topic_bytes(&settings, &pipeline.klines_topic(), written.kline_changes).await;
+            await_topic_bytes(&pipeline, &pipeline.klines_topic(), written.kline_changes).await;
         let messages = written.ticker_rows + written.kline_changes;
         let consumer_cpu: Vec<f64> = {
             let mut rounds = Vec::new();
@@ -314,10 +314,8 @@ async fn write_workload(pipeline: &TestPipeline, polls: u64) -> (Written, Postgr
 async fn postgres_position(client: &tokio_postgres::Client, table: &str) -> (u64, u64) {
     let row = client
         .query_one(
-            // pg_partition_tree has no rows for a table that is not partitioned.
-            "SELECT coalesce((SELECT sum(pg_total_relation_size(relid))::bigint
-                                FROM pg_partition_tree($1::text::regclass)),
-                             pg_total_relation_size($1::text::regclass)),
+            "SELECT (SELECT sum(pg_total_relation_size(relid))::bigint
+                       FROM pg_partition_tree($1::text::regclass)),
                     (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint",
             &[&table],
         )
@@ -328,7 +326,7 @@ async fn postgres_position(client: &tokio_postgres::Client, table: &str) -> (u64
 }
 
 /// The bytes of `topic`'s log segments on the broker's disk, once it holds `messages`.
-async fn await_topic_bytes(settings: &Settings, topic: &str, messages: u64) -> u64 {
+async fn await_topic_bytes(pipeline: &TestPipeline, topic: &str, messages: u64) -> u64 {
     let reader: BaseConsumer = kafka_config(&format!("{topic}-watermarks"))
         .create()
         .expect("Kafka client");
@@ -349,13 +347,7 @@ async fn await_topic_bytes(settings: &Settings, topic: &str, messages: u64) -> u
     }
     // The broker appends a batch to its segment before acknowledging it, so the file sizes
     // are final once the offsets are there.
-    directory_bytes(
-        &settings
-            .state_dir
-            .join("kafka/data")
-            .join(format!("{topic}-0")),
-        |name| name.ends_with(".log"),
-    )
+    pipeline.topic_bytes_on_disk(topic)
 }
 
 fn kafka_config(group: &str) -> KafkaConfig {

@@ -8,7 +8,6 @@
 //!
 //! Run by `cargo xtask bench disk`, which writes its Markdown into `bench/results/disk.md`.
 
-use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -24,9 +23,6 @@ struct Settings {
     /// How long the ingester runs.
     #[arg(long, env = "FIRST_START_MINUTES", default_value_t = 10)]
     minutes: u64,
-    /// The broker's and the other services' state (set by `cargo xtask`).
-    #[arg(long, env = "CDC_STATE_DIR")]
-    state_dir: PathBuf,
     /// cargo bench passes `--bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -99,7 +95,7 @@ async fn main() {
         .await
         .expect("counting klines")
         .get(0);
-    let kafka_bytes = settled_topic_bytes(&settings, &pipeline).await;
+    let kafka_bytes = settled_topic_bytes(&pipeline).await;
     sim.stop().await.expect("stopping the simulator");
 
     let due = (run.as_secs_f64() / TICKER_PERIOD_SECS).floor() as usize;
@@ -194,11 +190,9 @@ async fn ticker_polls(client: &tokio_postgres::Client) -> Vec<f64> {
 async fn table_bytes(client: &tokio_postgres::Client) -> i64 {
     client
         .query_one(
-            // pg_partition_tree has no rows for a table that is not partitioned.
-            "SELECT sum(coalesce((SELECT sum(pg_total_relation_size(relid))::bigint
-                                    FROM pg_partition_tree(t::regclass)),
-                                 pg_total_relation_size(t::regclass)))::bigint
-               FROM unnest(ARRAY['ticker_24h', 'klines']) AS t",
+            "SELECT sum(pg_total_relation_size(tree.relid))::bigint
+               FROM unnest(ARRAY['ticker_24h', 'klines']) AS t,
+                    pg_partition_tree(t::regclass) AS tree",
             &[],
         )
         .await
@@ -208,22 +202,11 @@ async fn table_bytes(client: &tokio_postgres::Client) -> i64 {
 
 /// The change topics' segment bytes once Connect has stopped adding to them (unchanged for
 /// 15 s).
-async fn settled_topic_bytes(settings: &Settings, pipeline: &TestPipeline) -> u64 {
+async fn settled_topic_bytes(pipeline: &TestPipeline) -> u64 {
     let measure = || -> u64 {
         [pipeline.ticker_topic(), pipeline.klines_topic()]
             .iter()
-            .map(|topic| {
-                settings
-                    .state_dir
-                    .join("kafka/data")
-                    .join(format!("{topic}-0"))
-            })
-            .filter_map(|directory| std::fs::read_dir(directory).ok())
-            .flatten()
-            .filter_map(Result::ok)
-            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".log"))
-            .filter_map(|entry| entry.metadata().ok())
-            .map(|metadata| metadata.len())
+            .map(|topic| pipeline.topic_bytes_on_disk(topic))
             .sum()
     };
     let mut last = measure();

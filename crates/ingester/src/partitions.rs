@@ -174,13 +174,10 @@ impl Partitions {
             Ok(()) => true,
             Err(error) => {
                 self.metrics.error(error.kind());
-                match error {
-                    // Reported when the connection failed; its backoff is still running.
-                    StoreError::Backoff(_) => tracing::debug!("partition maintenance: {error}"),
-                    _ => tracing::warn!("PostgreSQL partition maintenance failed: {error}"),
-                }
                 if error.is_transient() {
-                    store.lost();
+                    tracing::info_span!("partition_maintenance").in_scope(|| store.failed(&error));
+                } else {
+                    tracing::warn!("PostgreSQL partition maintenance failed: {error}");
                 }
                 false
             }

@@ -129,9 +129,17 @@ impl Store {
         self.client.as_ref().ok_or(StoreError::Timeout)
     }
 
-    /// Forgets the connection after a transient failure, so the next use reconnects.
-    pub fn lost(&mut self) {
-        self.client = None;
+    /// Reports a failed use of the connection and forgets the connection, so the next use
+    /// reconnects; a refusal during the reconnection backoff was reported when the connection
+    /// failed, and is only a debug line.
+    pub fn failed(&mut self, error: &StoreError) {
+        match error {
+            StoreError::Backoff(_) => tracing::debug!("{error}"),
+            _ => {
+                tracing::warn!("{error}");
+                self.client = None;
+            }
+        }
     }
 
     async fn connect(&mut self) -> Result<Client, StoreError> {

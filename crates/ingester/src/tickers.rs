@@ -167,14 +167,7 @@ impl TickerLoop {
 
     fn store_failed(&mut self, error: &StoreError) {
         self.shared.metrics.error(error.kind());
-        match error {
-            // Already reported when the connection failed; the backoff is still running.
-            StoreError::Backoff(_) => tracing::debug!("{error}"),
-            _ => {
-                tracing::warn!("{error}");
-                self.store.lost();
-            }
-        }
+        self.store.failed(error);
     }
 
     pub fn report_health(&self) {

@@ -131,6 +131,21 @@ impl TestPipeline {
         self.topic("klines")
     }
 
+    /// The bytes of `topic`'s log segments (partition 0) on the native broker's disk, under
+    /// `CDC_STATE_DIR`: what Kafka stores, after the producer's compression.
+    pub fn topic_bytes_on_disk(&self, topic: &str) -> u64 {
+        let directory = std::path::Path::new(&crate::required_env("CDC_STATE_DIR"))
+            .join("kafka/data")
+            .join(format!("{topic}-0"));
+        std::fs::read_dir(&directory)
+            .unwrap_or_else(|error| panic!("reading {}: {error}", directory.display()))
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".log"))
+            .filter_map(|entry| entry.metadata().ok())
+            .map(|metadata| metadata.len())
+            .sum()
+    }
+
     pub fn dead_letter_topic(&self) -> String {
         format!("{}.dead-letter", self.name)
     }

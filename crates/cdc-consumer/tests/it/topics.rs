@@ -96,16 +96,7 @@ async fn the_change_topics_connect_creates_carry_the_configured_retention_and_co
             message.payload().map_or(0, <[u8]>::len) + message.key().map_or(0, <[u8]>::len);
     }
     drop(reader);
-    let segment = std::path::Path::new(&required_env("CDC_STATE_DIR"))
-        .join("kafka/data")
-        .join(format!("{topic}-0"));
-    let segment_bytes: u64 = std::fs::read_dir(&segment)
-        .unwrap_or_else(|error| panic!("reading {}: {error}", segment.display()))
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".log"))
-        .filter_map(|entry| entry.metadata().ok())
-        .map(|metadata| metadata.len())
-        .sum();
+    let segment_bytes = pipeline.topic_bytes_on_disk(&topic);
     let codec = required_env("CDC_TOPIC_COMPRESSION");
     assert!(
         segment_bytes * 2 < message_bytes as u64,

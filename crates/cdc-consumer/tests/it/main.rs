@@ -18,6 +18,7 @@ mod partitions;
 mod pipeline_dashboard;
 mod replay;
 mod schema;
+mod stages;
 #[path = "../support/mod.rs"]
 mod support;
 mod topics;

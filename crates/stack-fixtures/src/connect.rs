@@ -36,8 +36,9 @@ pub fn read_connector_file(workspace_root: &Path) -> anyhow::Result<(String, Val
     Ok((name, config))
 }
 
-/// Creates or updates a connector (PUT is idempotent), then waits until the connector and its
-/// task run, reporting Connect's own trace when one failed.
+/// Creates or updates a connector (PUT is idempotent) and resumes it, should something (an
+/// interrupted benchmark) have left it stopped, then waits until the connector and its task
+/// run, reporting Connect's own trace when one failed.
 pub async fn register(
     connect_url: &str,
     name: &str,
@@ -57,9 +58,36 @@ pub async fn register(
             response.text().await?
         );
     }
+    resume(connect_url, name).await?;
     wait_until_running(&url, timeout)
         .await
         .with_context(|| format!("connector {name}"))
+}
+
+/// Stops a connector's tasks (its config and offsets stay) until [`resume`]: Connect's
+/// `PUT /connectors/{name}/stop`.
+pub async fn stop(connect_url: &str, name: &str) -> anyhow::Result<()> {
+    change_state(connect_url, name, "stop").await
+}
+
+/// Starts a stopped or paused connector again; a running one is left as it is.
+pub async fn resume(connect_url: &str, name: &str) -> anyhow::Result<()> {
+    change_state(connect_url, name, "resume").await
+}
+
+async fn change_state(connect_url: &str, name: &str, action: &str) -> anyhow::Result<()> {
+    let response = http()
+        .put(format!("{connect_url}/connectors/{name}/{action}"))
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        let status = response.status();
+        bail!(
+            "Kafka Connect refused to {action} {name}: {status} {}",
+            response.text().await?
+        );
+    }
+    Ok(())
 }
 
 /// Removes a connector; Connect stops its task before answering. A missing one is no error.

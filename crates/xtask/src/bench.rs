@@ -16,7 +16,7 @@ use clap::ValueEnum;
 
 use crate::config::Stack;
 use crate::pipeline::cargo;
-use crate::services::{self, Service};
+use crate::services::{self, Service, connect};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Benchmark {
@@ -24,7 +24,8 @@ pub enum Benchmark {
     Decode,
     /// One full-market ticker poll parsed and written to PostgreSQL.
     Ingester,
-    /// Commit in PostgreSQL → row in Cassandra, per stage, at 1,000 changes/s.
+    /// Commit in PostgreSQL → row in Cassandra, per stage, at 1,000 and 5,000 changes/s, and
+    /// each service's CPU while idle.
     Latency,
     /// cdc-consumer's throughput into Cassandra against a raw driver writer and the blog's
     /// design, with Cassandra on a core of its own and sharing both cores.
@@ -55,12 +56,30 @@ impl Benchmark {
         }
     }
 
+    /// The results file's name: a sweep of Debezium's poll interval gets a file of its own, so
+    /// that it does not replace the latency at the connector file's settings.
+    fn results_name(self) -> &'static str {
+        match self {
+            Benchmark::Latency if std::env::var_os("BENCH_POLL_INTERVAL_MS").is_some() => {
+                "latency-poll-interval"
+            }
+            _ => self.name(),
+        }
+    }
+
     /// The environment variables that change what it measures, recorded in the header.
     fn knobs(self) -> &'static [&'static str] {
         match self {
             Benchmark::Decode => &["DECODE_BENCH_RUST_SECONDS", "DECODE_BENCH_PYTHON_SECONDS"],
             Benchmark::Ingester => &[],
-            Benchmark::Latency => &["BENCH_ROUNDS", "BENCH_SECONDS"],
+            Benchmark::Latency => &[
+                "BENCH_RATES",
+                "BENCH_ROUNDS",
+                "BENCH_SECONDS",
+                "BENCH_WARMUP_SECONDS",
+                "BENCH_IDLE_SECONDS",
+                "BENCH_POLL_INTERVAL_MS",
+            ],
             Benchmark::Consumer => &["BENCH_EVENTS", "BENCH_LANES"],
             Benchmark::Disk => &[
                 "DISK_BENCH_POLLS",
@@ -80,7 +99,7 @@ pub async fn run(stack: &Stack, benchmark: Benchmark) -> anyhow::Result<()> {
     let body = match benchmark {
         Benchmark::Decode => decode(stack)?,
         Benchmark::Ingester => ingester(stack)?,
-        Benchmark::Latency => latency(stack)?,
+        Benchmark::Latency => latency(stack).await?,
         Benchmark::Consumer => consumer(stack)?,
         Benchmark::Disk => {
             let per_change = bench_program(stack, "cdc-consumer", "disk", &[])?;
@@ -91,7 +110,7 @@ pub async fn run(stack: &Stack, benchmark: Benchmark) -> anyhow::Result<()> {
     let results = stack
         .workspace_root
         .join("bench/results")
-        .join(format!("{}.md", benchmark.name()));
+        .join(format!("{}.md", benchmark.results_name()));
     std::fs::create_dir_all(results.parent().context("results path")?)?;
     std::fs::write(&results, header.render(benchmark) + &body)
         .with_context(|| format!("writing {}", results.display()))?;
@@ -171,15 +190,37 @@ fn ingester(stack: &Stack) -> anyhow::Result<String> {
     ))
 }
 
-fn latency(stack: &Stack) -> anyhow::Result<String> {
-    let figures = bench_program(stack, "cdc-consumer", "latency", &[])?;
+/// The latency benchmark on a pipeline of its own, with the stack's own connector stopped
+/// meanwhile: its polling would otherwise count in Connect's idle CPU, and its changes (should
+/// `cargo xtask run` be writing) in the machine's load.
+async fn latency(stack: &Stack) -> anyhow::Result<String> {
+    let pids: Vec<String> = Service::ALL
+        .iter()
+        .filter_map(|service| Some(format!("{}={}", service.name(), service.pid(stack)?)))
+        .collect();
+    let (connector, _) = connect::read_connector_file(stack)?;
+    connect::stop(stack, &connector).await?;
+    let figures = bench_program(
+        stack,
+        "cdc-consumer",
+        "latency",
+        &[("BENCH_SERVICE_PIDS", pids.join(",").as_str())],
+    );
+    let resumed = connect::resume(stack, &connector).await;
+    let figures = figures?;
+    resumed?;
     Ok(format!(
         "- path: PostgreSQL (logical WAL) → Debezium on Kafka Connect → Kafka → cdc-consumer → \
-         Cassandra, all on this machine\n\n\
+         Cassandra, all on this machine; the stack's own connector ({connector}) stopped meanwhile\n\
          {figures}\n\
          Each latency is the consumer's at the acknowledged Cassandra write: now minus the commit\n\
-         time Debezium reports (`source.ts_us`), from `cdc_consumer_end_to_end_seconds`; quantiles\n\
-         are interpolated within the histogram's buckets.\n"
+         time Debezium reports (`source.ts_us`), from `cdc_consumer_end_to_end_seconds`. The stages\n\
+         (`cdc_consumer_stage_seconds`) split it: commit → Debezium is the envelope's `ts_ms` minus\n\
+         `source.ts_us`; Debezium → Kafka the record's timestamp minus `ts_ms`; Kafka → consumer the\n\
+         receipt minus the record's timestamp; the lane wait until the change's first write starts;\n\
+         the Cassandra write until acknowledged. Quantiles are interpolated within the histograms'\n\
+         buckets, so stage quantiles need not add up to the total's. Idle CPU counts PostgreSQL's\n\
+         postmaster with its children.\n"
     ))
 }
 

@@ -6,9 +6,10 @@
 
 use std::process::{Child, Command};
 
-/// A required setting, which the bench scripts in `bench/` export.
+/// A required setting, which `cargo xtask bench` exports.
 pub fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the script in bench/"))
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run it through cargo xtask bench"))
 }
 
 /// `<prefix>_USERNAME` and `<prefix>_PASSWORD`: a Cassandra role, as `cargo xtask stack env`
@@ -82,24 +83,6 @@ pub fn histogram_mean(text: &str, name: &str) -> Option<f64> {
     (count > 0.0).then(|| value("sum").unwrap_or(0.0) / count)
 }
 
-/// A histogram's cumulative buckets in Prometheus text: (upper bound, count), `+Inf` last.
-pub fn histogram_buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
-    let prefix = format!("{name}_bucket{{le=\"");
-    text.lines()
-        .filter_map(|line| line.strip_prefix(&prefix))
-        .filter_map(|rest| {
-            let (bound, rest) = rest.split_once('"')?;
-            let count = rest.rsplit(' ').next()?.parse().ok()?;
-            let bound = if bound == "+Inf" {
-                f64::INFINITY
-            } else {
-                bound.parse().ok()?
-            };
-            Some((bound, count))
-        })
-        .collect()
-}
-
 /// A process's peak resident set size (VmHWM), in KiB.
 pub fn peak_rss_kib(child: &Child) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
@@ -129,6 +112,29 @@ pub fn process_ticks(pid: u32) -> Option<u64> {
     // Fields after the command name (which may hold spaces) start at field 3.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// A process's and its direct children's user + system CPU time so far, in ticks: a JVM is one
+/// process, PostgreSQL a postmaster with a child per connection and background worker.
+pub fn process_tree_ticks(pid: u32) -> Option<u64> {
+    let own = process_ticks(pid)?;
+    let children: u64 = std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| parent_pid(*child) == Some(pid))
+        .filter_map(process_ticks)
+        .sum();
+    Some(own + children)
+}
+
+fn parent_pid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// The machine's (busy, total) CPU ticks so far, over all cores.

@@ -51,7 +51,8 @@ pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
     let log4j2 = kafka::write_log4j2_config(&process.dir)?;
     let mut command = Command::new("java");
     command
-        .args(["-Xms256m", "-Xmx768m", "-XX:+UseG1GC"])
+        .args(["-Xms256m", "-Xmx768m"])
+        .args(kafka::JVM_PERFORMANCE_OPTIONS)
         .arg(format!("-Dlog4j2.configurationFile={}", log4j2.display()))
         .args([
             "-cp",
@@ -133,4 +134,15 @@ pub async fn register_fresh(stack: &Stack, name: &str, config: &Value) -> anyhow
 /// Removes a connector; Connect stops its task before answering.
 pub async fn delete(stack: &Stack, name: &str) -> anyhow::Result<()> {
     connect::delete(&stack.connect_url(), name).await
+}
+
+/// Stops a connector's task, keeping its config and offsets, until [`resume`].
+pub async fn stop(stack: &Stack, name: &str) -> anyhow::Result<()> {
+    connect::stop(&stack.connect_url(), name).await
+}
+
+/// Starts a stopped connector again and waits until its task runs.
+pub async fn resume(stack: &Stack, name: &str) -> anyhow::Result<()> {
+    connect::resume(&stack.connect_url(), name).await?;
+    connect::await_running(&stack.connect_url(), name, stack.startup_timeout).await
 }

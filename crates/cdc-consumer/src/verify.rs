@@ -142,8 +142,15 @@ pub struct Window {
 pub enum VerifyError {
     #[error("reading PostgreSQL: {0}")]
     Postgres(#[from] tokio_postgres::Error),
-    #[error("reading Cassandra: {0}")]
-    Cassandra(String),
+    #[error("reading Cassandra ({reading}): {source}")]
+    Cassandra {
+        /// What was being read: the table's retention, its partitions or its rows.
+        reading: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("a Cassandra partition key cannot hold {0}")]
+    PartitionKey(String),
     #[error("{table}.{column}: {reason}")]
     BadValue {
         table: &'static str,
@@ -152,8 +159,16 @@ pub enum VerifyError {
     },
 }
 
-fn cassandra_error(error: impl fmt::Display) -> VerifyError {
-    VerifyError::Cassandra(error.to_string())
+/// Wraps the driver's error (its query, result and row errors are distinct types) with what was
+/// being read.
+fn cassandra_error<E>(reading: &'static str) -> impl Fn(E) -> VerifyError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |error| VerifyError::Cassandra {
+        reading,
+        source: Box::new(error),
+    }
 }
 
 /// Reads the window's rows from PostgreSQL, normalized.
@@ -233,11 +248,11 @@ pub async fn retention(
             (keyspace, table.cql_table),
         )
         .await
-        .map_err(cassandra_error)?
+        .map_err(cassandra_error("the table's retention"))?
         .into_rows_result()
-        .map_err(cassandra_error)?
+        .map_err(cassandra_error("the table's retention"))?
         .single_row::<(i32,)>()
-        .map_err(cassandra_error)?;
+        .map_err(cassandra_error("the table's retention"))?;
     Ok(ttl)
 }
 
@@ -409,7 +424,7 @@ pub async fn read_cassandra(
             time = table.time_column,
         ))
         .await
-        .map_err(cassandra_error)?;
+        .map_err(cassandra_error("the table's rows"))?;
     let mut result = Rows::new();
     for partition in partitions {
         let mut values: Vec<CqlValue> =
@@ -423,10 +438,14 @@ pub async fn read_cassandra(
         let mut rows = session
             .execute_iter(statement.clone(), values)
             .await
-            .map_err(cassandra_error)?
+            .map_err(cassandra_error("the table's rows"))?
             .rows_stream::<CqlRow>()
-            .map_err(cassandra_error)?;
-        while let Some(row) = rows.try_next().await.map_err(cassandra_error)? {
+            .map_err(cassandra_error("the table's rows"))?;
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(cassandra_error("the table's rows"))?
+        {
             let cells = row
                 .columns
                 .into_iter()
@@ -456,13 +475,17 @@ async fn cassandra_partitions(
     let mut rows = session
         .query_iter(query, ())
         .await
-        .map_err(cassandra_error)?
+        .map_err(cassandra_error("the table's partitions"))?
         .rows_stream::<CqlRow>()
-        .map_err(cassandra_error)?;
+        .map_err(cassandra_error("the table's partitions"))?;
     let first_day = window.since.timestamp_millis().div_euclid(86_400_000);
     let last_day = (window.until.timestamp_millis() - 1).div_euclid(86_400_000);
     let mut partitions = Vec::new();
-    while let Some(row) = rows.try_next().await.map_err(cassandra_error)? {
+    while let Some(row) = rows
+        .try_next()
+        .await
+        .map_err(cassandra_error("the table's partitions"))?
+    {
         let cells = row
             .columns
             .into_iter()
@@ -528,12 +551,10 @@ fn cql_value(cell: &Cell) -> Result<CqlValue, VerifyError> {
         Cell::Millis(millis) => CqlValue::Timestamp(CqlTimestamp(*millis)),
         Cell::Date(days) => CqlValue::Date(CqlDate(
             u32::try_from(days + (1i64 << 31))
-                .map_err(|_| cassandra_error(format!("day {days} is out of range")))?,
+                .map_err(|_| VerifyError::PartitionKey(format!("day {days}, out of range")))?,
         )),
         Cell::Decimal(_) | Cell::Null => {
-            return Err(cassandra_error(format!(
-                "{cell} cannot be part of a partition key"
-            )));
+            return Err(VerifyError::PartitionKey(cell.to_string()));
         }
     })
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Versions {
@@ -23,24 +23,16 @@ impl Versions {
         Self::parse(&text).with_context(|| format!("in {}", path.display()))
     }
 
-    /// Parses `KEY=value` lines; blank lines and `#` comments are ignored.
+    /// Parses the file as compose does (`dotenvy`: `KEY=value` lines, comments, quotes).
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let mut values = HashMap::new();
-        for (index, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let Some((key, value)) = line.split_once('=') else {
-                bail!("line {}: expected KEY=value, found {line:?}", index + 1);
-            };
-            values.insert(key.trim(), value.trim());
-        }
+        let values = dotenvy::from_read_iter(text.as_bytes())
+            .collect::<Result<HashMap<String, String>, _>>()
+            .context("not a .env file")?;
         let take = |key: &str| {
             values
                 .get(key)
                 .filter(|value| !value.is_empty())
-                .map(|value| (*value).to_owned())
+                .cloned()
                 .with_context(|| format!("{key} is missing"))
         };
         Ok(Self {
@@ -58,7 +50,7 @@ mod tests {
 
     #[test]
     fn parses_pinned_versions_ignoring_comments() {
-        let text = "# pins\nPOSTGRES_VERSION=15\nKAFKA_VERSION=4.3.1\n\nDEBEZIUM_VERSION=3.6.3.Final\nCASSANDRA_VERSION = 5.0.7\n";
+        let text = "# pins\nPOSTGRES_VERSION=15\nKAFKA_VERSION=4.3.1\n\nDEBEZIUM_VERSION=3.6.3.Final\nCASSANDRA_VERSION=\"5.0.7\"\n";
         let versions = Versions::parse(text).unwrap();
         assert_eq!(versions.kafka, "4.3.1");
         assert_eq!(versions.cassandra, "5.0.7");
@@ -73,6 +65,9 @@ mod tests {
     #[test]
     fn rejects_a_line_without_equals_sign() {
         let error = Versions::parse("KAFKA_VERSION 4.3.1\n").unwrap_err();
-        assert!(error.to_string().contains("line 1"), "{error}");
+        assert!(
+            format!("{error:#}").contains("KAFKA_VERSION 4.3.1"),
+            "{error:#}"
+        );
     }
 }

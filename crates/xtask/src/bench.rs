@@ -80,7 +80,7 @@ impl Benchmark {
                 "BENCH_IDLE_SECONDS",
                 "BENCH_POLL_INTERVAL_MS",
             ],
-            Benchmark::Consumer => &["BENCH_EVENTS", "BENCH_LANES"],
+            Benchmark::Consumer => &["BENCH_EVENTS", "BENCH_LANES", "BENCH_RUNS"],
             Benchmark::Disk => &[
                 "DISK_BENCH_POLLS",
                 "DISK_BENCH_ROUNDS",
@@ -255,12 +255,12 @@ fn consumer(stack: &Stack) -> anyhow::Result<String> {
     };
     Ok(format!(
         "- services: the native stack's Kafka, Kafka Connect (idle, polling) and Cassandra (1 GB heap)\n\n\
-         ## Cassandra on a core of its own (target ≥ 80 % of the raw writer)\n\n\
+         ## Cassandra on a core of its own (target ≥ 80 % of the raw writer in every round)\n\n\
          Cassandra pinned to CPU 1; the writer being measured, Kafka, Connect and PostgreSQL to CPU 0.\n\
          Both writers meet the same Cassandra capacity, as they would with Cassandra on its own host.\n\
          The sweep over `--max-in-flight` and the blog baseline are left to the shared run.\n\n\
          {pinned}\n\
-         ## Everything sharing both cores (target ≥ 90 % of the raw writer)\n\n\
+         ## Everything sharing both cores (target ≥ 70 % of the raw writer in every round)\n\n\
          What a one-box install sees: the consumer's Kafka fetches and decoding (and the broker\n\
          serving them) take CPU that Cassandra would otherwise use, which the raw writer does not.\n\n\
          {shared}\n\

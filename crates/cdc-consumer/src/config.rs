@@ -54,8 +54,9 @@ pub struct Config {
     #[arg(long, env = "CONSUMER_MAX_IN_FLIGHT", default_value_t = 256,
           value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub max_in_flight: u16,
-    /// How much fetched data librdkafka may hold ahead of the writes, in KiB; with the lanes'
-    /// queues this bounds the consumer's memory.
+    /// How much fetched data librdkafka may hold ahead of the writes, in KiB as fetched
+    /// (compressed); with the prefetch's bound of 2,048 messages and the lanes' queues this
+    /// bounds the consumer's memory.
     #[arg(long, env = "CONSUMER_FETCH_QUEUE_KBYTES", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..=2_097_151))]
     pub fetch_queue_kbytes: u32,

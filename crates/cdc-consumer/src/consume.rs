@@ -162,6 +162,9 @@ fn commit_stored<C: Consumer<ConsumeContext>>(consumer: &C, when: &str) {
     }
 }
 
+/// How many messages librdkafka fetches ahead of the lanes, at most (see `create_consumer`).
+const PREFETCHED_MESSAGES: u32 = 2048;
+
 fn create_consumer(
     settings: &ConsumeSettings,
     context: ConsumeContext,
@@ -194,8 +197,12 @@ fn create_consumer(
         // Once the prefetch queue is full, librdkafka pauses fetching for this long (default
         // 1 s): with the writes slower than Kafka, the default starves the lanes every second.
         .set("fetch.queue.backoff.ms", "10")
-        // Fewer, larger fetches: Debezium's messages are several KB each (schemas included).
-        .set("max.partition.fetch.bytes", "2097152")
+        // The prefetch bounds count compressed bytes, and Debezium's JSON compresses about 60
+        // times with zstd: 2 MiB fetches into a 4 MiB queue held some 170 MiB of messages. So
+        // fetches are 256 KiB, and the queue stops at a number of messages too (librdkafka's
+        // default is 100,000): 2,048, eight per lane at the default 256 lanes.
+        .set("max.partition.fetch.bytes", "262144")
+        .set("queued.min.messages", PREFETCHED_MESSAGES.to_string())
         .set("statistics.interval.ms", "5000")
         // Debezium creates a table's topic with the table's first change; a subscribed topic
         // that appears later is only noticed at a metadata refresh (default every 5 minutes).

@@ -113,11 +113,13 @@ async fn fill_topic(brokers: &str, topic: &str, values: &[Vec<u8>]) {
         result.unwrap_or_else(|(topic, error)| panic!("creating {topic}: {error}"));
     }
     // As the pipeline's connector produces (`producer.override.*` in
-    // debezium/postgres-connector.json): zstd in batches of up to 256 KiB, so the consumer
-    // fetches and decompresses what it would in the pipeline.
+    // debezium/postgres-connector.json): zstd (`BENCH_COMPRESSION` compares another codec) in
+    // batches of up to 256 KiB, so the consumer fetches and decompresses what it would in the
+    // pipeline.
+    let compression = std::env::var("BENCH_COMPRESSION").unwrap_or_else(|_| "zstd".to_owned());
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("compression.type", "zstd")
+        .set("compression.type", &compression)
         .set("batch.size", "262144")
         .set("linger.ms", "5")
         .create()
@@ -497,8 +499,10 @@ async fn main() {
         .expect("dropping the bench keyspace");
 
     println!(
-        "{total} `ticker_24h` insert events, {} bytes each on average (schemas included), in one partition.",
-        bytes / total.max(1)
+        "{total} `ticker_24h` insert events, {} bytes each on average (schemas included), in one \
+         partition, produced with {} in batches of up to 256 KiB.",
+        bytes / total.max(1),
+        std::env::var("BENCH_COMPRESSION").unwrap_or_else(|_| "zstd".to_owned())
     );
     println!();
     println!(

@@ -80,7 +80,12 @@ impl Benchmark {
                 "BENCH_IDLE_SECONDS",
                 "BENCH_POLL_INTERVAL_MS",
             ],
-            Benchmark::Consumer => &["BENCH_EVENTS", "BENCH_LANES", "BENCH_RUNS"],
+            Benchmark::Consumer => &[
+                "BENCH_EVENTS",
+                "BENCH_LANES",
+                "BENCH_RUNS",
+                "BENCH_COMPRESSION",
+            ],
             Benchmark::Disk => &[
                 "DISK_BENCH_POLLS",
                 "DISK_BENCH_ROUNDS",

@@ -26,6 +26,7 @@ mod footprint;
 pub mod help;
 mod naming;
 mod pipeline;
+pub mod processes;
 pub mod prometheus;
 
 pub use cleanup::remove_leftovers;

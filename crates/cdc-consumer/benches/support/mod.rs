@@ -121,20 +121,10 @@ pub fn process_tree_ticks(pid: u32) -> Option<u64> {
     let children: u64 = std::fs::read_dir("/proc")
         .ok()?
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|child| parent_pid(*child) == Some(pid))
+        .filter(|child| stack_fixtures::processes::parent_pid(*child) == Some(pid))
         .filter_map(process_ticks)
         .sum();
     Some(own + children)
-}
-
-fn parent_pid(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 /// The machine's (busy, total) CPU ticks so far, over all cores.

@@ -33,17 +33,6 @@ fn configured_passwords() -> BTreeSet<String> {
     passwords
 }
 
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // `pid (comm) state ppid …`; comm may hold spaces and parentheses, so read after the last ')'.
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 /// The pids in the state directory's pid files and all their descendants.
 fn stack_processes() -> BTreeSet<u32> {
     let state_dir = PathBuf::from(required_env("CDC_STATE_DIR"));
@@ -65,7 +54,9 @@ fn stack_processes() -> BTreeSet<u32> {
     loop {
         let before = stack.len();
         for pid in &all {
-            if parent_of(*pid).is_some_and(|parent| stack.contains(&parent)) {
+            if stack_fixtures::processes::parent_pid(*pid)
+                .is_some_and(|parent| stack.contains(&parent))
+            {
                 stack.insert(*pid);
             }
         }

@@ -1,5 +1,6 @@
 //! PostgreSQL: the connection (reconnected with backoff after it is lost) and the two batch
-//! writes, each one statement and one round trip whatever its size.
+//! writes, each one statement and one round trip whatever its size; their parameters are built
+//! in [`columns`].
 //!
 //! A batch goes as one array per column through `UNNEST`: a poll's tickers are appended in one
 //! transaction (all of a poll or none, so a failed poll can be written again), and klines are
@@ -11,17 +12,18 @@
 //! their natural key (symbol, close_time, last_trade_id) DO NOTHING, so the repeat adds no row,
 //! and an unchanged candle is not updated.
 
-use std::collections::HashMap;
+mod columns;
+
 use std::time::{Duration, Instant};
 
-use binance::{Interval, Kline, RetryPolicy, Ticker24h};
+use binance::{Interval, RetryPolicy, Ticker24h};
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls};
 
-use crate::klines::{KlineBatch, KlineRow, SeriesKey};
+use columns::{KlineColumns, TickerColumns};
+
+use crate::klines::{KlineBatch, SeriesKey};
 
 /// Longest wait for a connection or a statement before PostgreSQL is deemed unreachable: a
 /// half-open TCP connection would otherwise hold a write forever.
@@ -186,22 +188,6 @@ pub(crate) async fn timed<T>(
     }
 }
 
-fn timestamp(symbol: &str, field: &'static str, millis: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(millis).ok_or_else(|| StoreError::OutOfRange {
-        symbol: symbol.to_owned(),
-        field,
-        value: millis.to_string(),
-    })
-}
-
-fn count(symbol: &str, value: u64) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::OutOfRange {
-        symbol: symbol.to_owned(),
-        field: "count",
-        value: value.to_string(),
-    })
-}
-
 const INSERT_TICKERS: &str = "
     INSERT INTO ticker_24h (
         symbol, open_time, close_time, first_trade_id, last_trade_id, trade_count,
@@ -215,76 +201,6 @@ const INSERT_TICKERS: &str = "
         $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[], $20::numeric[],
         $21::numeric[])
     ON CONFLICT (symbol, close_time, last_trade_id) DO NOTHING";
-
-/// One array per ticker column, in `INSERT_TICKERS` order. Pure.
-#[derive(Debug, Default, PartialEq)]
-pub struct TickerColumns {
-    pub symbols: Vec<String>,
-    pub open_times: Vec<DateTime<Utc>>,
-    pub close_times: Vec<DateTime<Utc>>,
-    pub first_trade_ids: Vec<i64>,
-    pub last_trade_ids: Vec<i64>,
-    pub trade_counts: Vec<i64>,
-    /// The 15 decimal fields, each a column, in table order.
-    pub decimals: [Vec<Decimal>; 15],
-}
-
-impl TickerColumns {
-    pub fn from_tickers(tickers: &[Ticker24h]) -> Result<Self, StoreError> {
-        let mut columns = Self::default();
-        for ticker in tickers {
-            let symbol = ticker.symbol.as_str();
-            columns
-                .open_times
-                .push(timestamp(symbol, "openTime", ticker.open_time)?);
-            columns
-                .close_times
-                .push(timestamp(symbol, "closeTime", ticker.close_time)?);
-            columns.trade_counts.push(count(symbol, ticker.count)?);
-            columns.first_trade_ids.push(ticker.first_id);
-            columns.last_trade_ids.push(ticker.last_id);
-            columns.symbols.push(ticker.symbol.clone());
-            let decimals = [
-                ticker.price_change,
-                ticker.price_change_percent,
-                ticker.weighted_avg_price,
-                ticker.prev_close_price,
-                ticker.last_price,
-                ticker.last_qty,
-                ticker.bid_price,
-                ticker.bid_qty,
-                ticker.ask_price,
-                ticker.ask_qty,
-                ticker.open_price,
-                ticker.high_price,
-                ticker.low_price,
-                ticker.volume,
-                ticker.quote_volume,
-            ];
-            for (column, value) in columns.decimals.iter_mut().zip(decimals) {
-                column.push(value);
-            }
-        }
-        Ok(columns)
-    }
-
-    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-            &self.symbols,
-            &self.open_times,
-            &self.close_times,
-            &self.first_trade_ids,
-            &self.last_trade_ids,
-            &self.trade_counts,
-        ];
-        params.extend(
-            self.decimals
-                .iter()
-                .map(|column| column as &(dyn ToSql + Sync)),
-        );
-        params
-    }
-}
 
 /// Appends one poll's tickers, fetched at `fetched_at`; returns how many rows were written,
 /// which leaves out tickers already stored (a retried poll, or a quiet pair polled twice).
@@ -327,83 +243,6 @@ const UPSERT_KLINES: &str = "
            EXCLUDED.low_price, EXCLUDED.close_price, EXCLUDED.volume, EXCLUDED.quote_volume,
            EXCLUDED.taker_buy_base_volume, EXCLUDED.taker_buy_quote_volume)";
 
-/// One array per kline column, in `UPSERT_KLINES` order. Pure.
-#[derive(Debug, Default, PartialEq)]
-pub struct KlineColumns {
-    pub symbols: Vec<String>,
-    pub intervals: Vec<&'static str>,
-    pub open_times: Vec<DateTime<Utc>>,
-    pub close_times: Vec<DateTime<Utc>>,
-    pub trade_counts: Vec<i64>,
-    /// open, high, low, close, volume, quote volume, taker buy base, taker buy quote.
-    pub decimals: [Vec<Decimal>; 8],
-}
-
-impl KlineColumns {
-    /// The batch's rows, one per (symbol, interval, open time): where a candle appears twice
-    /// (a reply repeating a row, a series asked for twice), the later copy, the newer one,
-    /// stands in the place of the first. An upsert touching one row twice fails as a whole
-    /// ("ON CONFLICT DO UPDATE command cannot affect row a second time"), and would fail again at
-    /// every poll, stopping every series in the batch for good.
-    pub fn from_batch(batch: &KlineBatch) -> Result<Self, StoreError> {
-        let mut position: HashMap<(&str, Interval, i64), usize> = HashMap::new();
-        let mut distinct: Vec<&KlineRow> = Vec::with_capacity(batch.rows.len());
-        for row in &batch.rows {
-            let key = (row.symbol.as_str(), row.interval, row.kline.open_time);
-            match position.get(&key) {
-                Some(&index) => distinct[index] = row,
-                None => {
-                    position.insert(key, distinct.len());
-                    distinct.push(row);
-                }
-            }
-        }
-        let mut columns = Self::default();
-        for row in distinct {
-            let (symbol, kline): (&str, &Kline) = (&row.symbol, &row.kline);
-            columns
-                .open_times
-                .push(timestamp(symbol, "openTime", kline.open_time)?);
-            columns
-                .close_times
-                .push(timestamp(symbol, "closeTime", kline.close_time)?);
-            columns.trade_counts.push(count(symbol, kline.trades)?);
-            columns.symbols.push(row.symbol.clone());
-            columns.intervals.push(row.interval.as_str());
-            let decimals = [
-                kline.open,
-                kline.high,
-                kline.low,
-                kline.close,
-                kline.volume,
-                kline.quote_volume,
-                kline.taker_buy_base_volume,
-                kline.taker_buy_quote_volume,
-            ];
-            for (column, value) in columns.decimals.iter_mut().zip(decimals) {
-                column.push(value);
-            }
-        }
-        Ok(columns)
-    }
-
-    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-            &self.symbols,
-            &self.intervals,
-            &self.open_times,
-            &self.close_times,
-            &self.trade_counts,
-        ];
-        params.extend(
-            self.decimals
-                .iter()
-                .map(|column| column as &(dyn ToSql + Sync)),
-        );
-        params
-    }
-}
-
 /// Upserts a batch of candles; returns how many rows were inserted or changed (unchanged
 /// candles are not counted, as they are not written).
 pub async fn upsert_klines(client: &Client, batch: &KlineBatch) -> Result<u64, StoreError> {
@@ -439,132 +278,6 @@ pub async fn last_open_times(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ticker(symbol: &str, last_price: &str, count: u64) -> Ticker24h {
-        let zero = Decimal::ZERO;
-        Ticker24h {
-            symbol: symbol.to_owned(),
-            price_change: zero,
-            price_change_percent: zero,
-            weighted_avg_price: zero,
-            prev_close_price: zero,
-            last_price: last_price.parse().unwrap(),
-            last_qty: zero,
-            bid_price: zero,
-            bid_qty: zero,
-            ask_price: zero,
-            ask_qty: zero,
-            open_price: zero,
-            high_price: zero,
-            low_price: zero,
-            volume: zero,
-            quote_volume: zero,
-            open_time: 1_762_179_577_123,
-            close_time: 1_762_265_977_123,
-            first_id: -1,
-            last_id: -1,
-            count,
-        }
-    }
-
-    #[test]
-    fn one_array_per_column_in_ticker_order() {
-        let tickers = [
-            ticker("BTCUSDT", "103793.97000000", 5),
-            ticker("ETHUSDT", "0.00001234", 0),
-        ];
-        let columns = TickerColumns::from_tickers(&tickers).unwrap();
-        assert_eq!(columns.symbols, ["BTCUSDT", "ETHUSDT"]);
-        let last_prices: Vec<String> = columns.decimals[4].iter().map(Decimal::to_string).collect();
-        assert_eq!(
-            last_prices,
-            ["103793.97000000", "0.00001234"],
-            "exact, trailing zeros kept"
-        );
-        assert_eq!(
-            columns.close_times[0].to_rfc3339(),
-            "2025-11-04T14:19:37.123+00:00"
-        );
-        assert_eq!(columns.trade_counts, [5, 0]);
-    }
-
-    #[test]
-    fn an_unrepresentable_count_is_an_error_naming_the_symbol() {
-        let error = TickerColumns::from_tickers(&[ticker("BTCUSDT", "1", u64::MAX)]).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            format!("BTCUSDT: count {} is out of range", u64::MAX)
-        );
-    }
-}
-
-#[cfg(test)]
-mod kline_tests {
-    use super::*;
-    use crate::klines::tests::kline;
-
-    #[test]
-    fn kline_columns_keep_series_and_digits() {
-        let mut batch = KlineBatch::default();
-        batch.extend(
-            "PEPEUSDT",
-            Interval::Minute1,
-            vec![kline(1_709_294_400_000, "0.00001234")],
-        );
-        batch.extend(
-            "BTCUSDT",
-            Interval::Hour1,
-            vec![kline(1_709_294_400_000, "60000.10000000")],
-        );
-        let columns = KlineColumns::from_batch(&batch).unwrap();
-        assert_eq!(columns.symbols, ["PEPEUSDT", "BTCUSDT"]);
-        assert_eq!(columns.intervals, ["1m", "1h"]);
-        let closes: Vec<String> = columns.decimals[3].iter().map(Decimal::to_string).collect();
-        assert_eq!(closes, ["0.00001234", "60000.10000000"]);
-        assert_eq!(
-            columns.close_times[0].to_rfc3339(),
-            "2024-03-01T12:00:59.999+00:00"
-        );
-        assert_eq!(columns.params().len(), 13, "one parameter per UNNEST array");
-    }
-
-    #[test]
-    fn a_candle_twice_in_a_batch_is_written_once_with_its_later_values() {
-        let mut batch = KlineBatch::default();
-        batch.extend(
-            "BTCUSDT",
-            Interval::Minute1,
-            vec![
-                kline(1_709_294_400_000, "1"),
-                kline(1_709_294_460_000, "2"),
-                kline(1_709_294_400_000, "3"),
-            ],
-        );
-        batch.extend(
-            "BTCUSDT",
-            Interval::Minute1,
-            vec![kline(1_709_294_460_000, "4")],
-        );
-        // Same open time, other series: distinct candles.
-        batch.extend(
-            "BTCUSDT",
-            Interval::Hour1,
-            vec![kline(1_709_294_400_000, "5")],
-        );
-        batch.extend(
-            "ETHUSDT",
-            Interval::Minute1,
-            vec![kline(1_709_294_400_000, "6")],
-        );
-        let columns = KlineColumns::from_batch(&batch).unwrap();
-        let closes: Vec<String> = columns.decimals[3].iter().map(Decimal::to_string).collect();
-        assert_eq!(closes, ["3", "4", "5", "6"]);
-        assert_eq!(columns.intervals, ["1m", "1m", "1h", "1m"]);
-        assert_eq!(
-            columns.symbols,
-            ["BTCUSDT", "BTCUSDT", "BTCUSDT", "ETHUSDT"]
-        );
-    }
 
     #[test]
     fn a_server_going_away_is_transient_and_bad_data_is_not() {

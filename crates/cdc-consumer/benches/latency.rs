@@ -33,7 +33,7 @@ use stack_fixtures::TestPipeline;
 use stack_fixtures::prometheus::{difference, histogram_buckets, quantile};
 use support::{
     clock_ticks, consumer_command, events_replicated, free_port, machine_ticks, process_tree_ticks,
-    stop,
+    setting, stop,
 };
 
 const ROWS_PER_TRANSACTION: u32 = 50;
@@ -55,13 +55,6 @@ const DRAIN_BOUND: Duration = Duration::from_secs(180);
 
 fn ms(seconds: Option<f64>) -> String {
     seconds.map_or("—".to_owned(), |s| format!("{:.1}", s * 1000.0))
-}
-
-fn setting(name: &str, default: u32) -> u32 {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
 }
 
 /// The one-minute load average and the share of the machine's CPU busy over `window`, just

@@ -45,7 +45,7 @@ use scylla::client::session::Session;
 use scylla::value::CqlValue;
 use support::{
     clock_ticks, consumer_command, env, events_replicated, free_port, histogram_mean, login,
-    machine_ticks, metrics_text, peak_rss_kib, process_ticks, stop,
+    machine_ticks, metrics_text, peak_rss_kib, process_ticks, setting, stop,
 };
 
 const KEYSPACE: &str = "bench_throughput";
@@ -70,22 +70,6 @@ fn lane_sweep() -> Vec<u16> {
                 .collect()
         },
     )
-}
-
-fn events_wanted() -> usize {
-    std::env::var("BENCH_EVENTS")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(100_000)
-}
-
-/// How many times the side-by-side rounds run (`BENCH_RUNS`, 3), each starting from a fresh
-/// raw run: a figure users can rely on has to hold in every one.
-fn runs_wanted() -> usize {
-    std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(3)
 }
 
 /// Debezium's key for a `ticker_24h` row: the primary key, with its schema.
@@ -384,7 +368,7 @@ fn median(values: &mut [f64]) -> f64 {
 async fn main() {
     let brokers = env("KAFKA_BROKERS");
     let nodes = env("CASSANDRA_NODES");
-    let total = events_wanted();
+    let total: usize = setting("BENCH_EVENTS", 100_000);
     let values = ticker_events::ticker_events(total);
     let bytes: usize = values.iter().map(Vec::len).sum();
     let topic = format!(
@@ -448,7 +432,8 @@ async fn main() {
     // Side by side, `BENCH_RUNS` times: raw, consumer, raw, consumer, …, raw; each consumer
     // run against the mean of the raw runs just before and after it, since Cassandra's speed
     // drifts during a run.
-    let runs = runs_wanted();
+    // Each run starts from a fresh raw run: a figure users can rely on has to hold in every one.
+    let runs: usize = setting("BENCH_RUNS", 3);
     let mut ratios = vec![];
     let mut ours = vec![];
     let mut peak_rss_kib = 0;

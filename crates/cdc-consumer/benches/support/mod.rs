@@ -6,6 +6,14 @@
 
 use std::process::{Child, Command};
 
+/// A numeric knob from the environment (`BENCH_ROUNDS`, …), or `default` when unset.
+pub fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A required setting, which `cargo xtask bench` exports.
 pub fn env(name: &str) -> String {
     std::env::var(name)

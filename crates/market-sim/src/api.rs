@@ -21,6 +21,7 @@ use crate::limiter::{Admission, WeightLimiter};
 use crate::params::{self, BinanceError, Params, Selection};
 use crate::price::kline_indices;
 use crate::render;
+use crate::storm::Storm;
 use crate::universe::{Symbol, Universe};
 
 /// Binance weights of the fixed-weight endpoints.
@@ -38,6 +39,7 @@ pub struct AppState {
     faults: FaultInjector,
     broken_kline_symbols: HashSet<String>,
     used_weight_header: HeaderName,
+    storm: Mutex<Option<Storm>>,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
             faults: FaultInjector::new(config.fault_rates(), config.seed),
             broken_kline_symbols: config.broken_kline_symbols.iter().cloned().collect(),
             used_weight_header,
+            storm: Mutex::new(None),
         }
     }
 }
@@ -67,6 +70,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/now", get(admin_now))
         .route("/admin/advance", post(admin_advance))
         .route("/admin/bans", get(admin_bans))
+        .route("/admin/storm", post(admin_storm))
         .with_state(state)
 }
 
@@ -218,6 +222,27 @@ async fn admin_advance(State(state): State<Arc<AppState>>, RawQuery(query): RawQ
     json_response(StatusCode::OK, body)
 }
 
+/// `POST /admin/storm?status=429|418|500|503&seconds=N`: for N seconds every market-data request
+/// is refused with that status (429 and 418 with `Retry-After`), whatever the client's weight.
+async fn admin_storm(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::parse(query.as_deref());
+    let number = |name: &str| match params.get(name).map(str::parse::<u64>) {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(_)) => Err(BinanceError::invalid_value(name)),
+        None => Err(BinanceError::mandatory(name)),
+    };
+    let storm = number("status").and_then(|status| {
+        let status = u16::try_from(status).map_err(|_| BinanceError::invalid_value("status"))?;
+        Storm::new(status, number("seconds")?, real_now_ms())
+    });
+    let body = storm.and_then(|storm| {
+        tracing::warn!(status = storm.status, until_ms = storm.until_ms, "storm started");
+        *state.storm.lock().unwrap_or_else(PoisonError::into_inner) = Some(storm);
+        to_json(&serde_json::json!({ "status": storm.status, "untilMs": storm.until_ms }))
+    });
+    json_response(StatusCode::OK, body)
+}
+
 fn lookup<'a>(universe: &'a Universe, name: &str) -> Result<&'a Symbol, BinanceError> {
     universe.get(name).ok_or_else(BinanceError::invalid_symbol)
 }
@@ -235,8 +260,8 @@ fn internal_error(detail: &str) -> BinanceError {
     }
 }
 
-/// The pipeline every market-data request goes through, in Binance's order: latency, weight
-/// admission (429/418), injected server errors, the body itself (computed off the async
+/// The pipeline every market-data request goes through, in Binance's order: latency, a storm
+/// started through `/admin/storm`, weight admission (429/418), injected server errors, the body itself (computed off the async
 /// workers, as an all-symbols ticker is CPU work), then injected body damage.
 async fn market_data(
     state: Arc<AppState>,
@@ -246,6 +271,14 @@ async fn market_data(
     let latency = state.faults.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
+    }
+    let storm = *state.storm.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(refusal) = storm.and_then(|storm| storm.refusal(real_now_ms())) {
+        let response = json_response(StatusCode::OK, Err(refusal.error));
+        return match refusal.retry_after_secs {
+            Some(seconds) => with_retry_after(response, seconds),
+            None => response,
+        };
     }
     let admission = state
         .limiter
@@ -310,10 +343,14 @@ async fn market_data(
 }
 
 fn throttled(state: &AppState, used: u32, retry_after_secs: u64, error: BinanceError) -> Response {
-    let mut response = with_used_weight(state, json_response(StatusCode::OK, Err(error)), used);
+    let response = with_used_weight(state, json_response(StatusCode::OK, Err(error)), used);
+    with_retry_after(response, retry_after_secs)
+}
+
+fn with_retry_after(mut response: Response, seconds: u64) -> Response {
     response
         .headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        .insert(RETRY_AFTER, HeaderValue::from(seconds));
     response
 }
 

@@ -7,10 +7,11 @@
 //! parameters and any window of history can be served. A controllable clock (`--speed`,
 //! `POST /admin/advance?ms=N`, `GET /admin/now`) and seeded fault injection (latency, 5xx,
 //! truncated bodies, malformed numbers) make client behaviour reproducible; `GET /admin/bans`
-//! tells whether a client kept sending while banned.
+//! tells whether a client kept sending while banned; `POST /admin/storm` refuses every
+//! market-data request with 429, 418 or a 5xx for a while.
 //!
 //! Modules, pure first: [`price`] (the market), [`universe`] (the symbols), [`params`]
-//! (request validation), [`render`] (response bodies), [`limiter`] (weights), [`faults`],
+//! (request validation), [`render`] (response bodies), [`limiter`] (weights), [`faults`], [`storm`],
 //! [`clock`]; then [`api`], the HTTP edge, and [`serve`] to run it.
 
 pub mod api;
@@ -21,6 +22,7 @@ pub mod limiter;
 pub mod params;
 pub mod price;
 pub mod render;
+pub mod storm;
 pub mod universe;
 
 use std::net::SocketAddr;

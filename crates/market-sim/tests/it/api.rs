@@ -419,3 +419,43 @@ async fn stops_gracefully() {
     sim.stop().await.unwrap();
     assert!(tokio::net::TcpStream::connect(address).await.is_err());
 }
+
+/// `POST /admin/storm` refuses every market-data request with its status for its length (429
+/// and 418 with `Retry-After`), then the simulator answers as before; a status that is no storm
+/// is refused by name.
+#[tokio::test]
+async fn a_storm_refuses_market_data_for_its_length() {
+    let sim = sim(&[]).await;
+    let http = reqwest::Client::new();
+    let storm = |query: &'static str| {
+        let request = http.post(format!("{}/admin/storm?{query}", sim.base_url()));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, body) = storm("status=404&seconds=1").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("'status'"), "{body}");
+
+    for (query, expected, retry_after) in [
+        ("status=429&seconds=2", 429, Some("2")),
+        ("status=418&seconds=2", 418, Some("2")),
+        ("status=503&seconds=2", 503, None),
+    ] {
+        assert_eq!(storm(query).await.0, 200, "{query}");
+        let (status, headers, body) = get(&sim, "/api/v3/ticker/24hr?symbol=BTCUSDT").await;
+        assert_eq!(status, expected, "{query}: {body}");
+        assert_eq!(
+            headers
+                .get("retry-after")
+                .map(|value| value.to_str().unwrap()),
+            retry_after,
+            "{query}"
+        );
+        assert!(binance::parse_api_error(body.as_bytes()).is_ok(), "{body}");
+    }
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let (status, _, body) = get(&sim, "/api/v3/ticker/24hr?symbol=BTCUSDT").await;
+    assert_eq!(status, 200, "after the storm: {body}");
+}

@@ -4,8 +4,9 @@
 //! changes are idempotent upserts).
 //!
 //! A test binary of its own because it kills the stack's Connect worker: cargo runs test
-//! binaries one after another, so no other test sees Connect down. It restarts it with
-//! `cargo xtask stack up`, with the state directory `cargo xtask test` passes in `CDC_STATE_DIR`.
+//! binaries one after another, so no other test sees Connect down. It kills it with
+//! `cargo xtask stack kill connect` and restarts it with `cargo xtask stack up`, with the
+//! state directory `cargo xtask test` passes in `CDC_STATE_DIR`.
 
 mod support;
 
@@ -25,7 +26,7 @@ const BOUND: Duration = Duration::from_secs(120);
 
 #[tokio::test]
 async fn the_pipeline_survives_connect_killed_mid_stream() {
-    let state = required_env("CDC_STATE_DIR");
+    required_env("CDC_STATE_DIR");
     let pipeline = TestPipeline::start("connect_outage").await;
     let consumer = RunningConsumer::start(&pipeline);
     let writer = ContinuousWriter::start(
@@ -44,17 +45,8 @@ async fn the_pipeline_survives_connect_killed_mid_stream() {
     })
     .await;
 
-    let pid = std::fs::read_to_string(format!("{state}/connect/pid"))
-        .expect("Connect's pid file")
-        .trim()
-        .parse::<i32>()
-        .expect("a pid");
     let _restore = support::RestoreStackOnDrop;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("cannot kill Connect");
+    xtask(&["stack", "kill", "connect"]);
     // Changes while Connect is gone: the writer goes on, and rows already replicated change.
     eventually(BOUND, "200 more rows while Connect is gone", || async {
         (writer.inserted() >= inserted_before_kill + 200).then_some(())

@@ -15,6 +15,7 @@ use anyhow::{Context, bail};
 use clap::ValueEnum;
 
 use crate::config::Stack;
+use crate::install;
 use crate::pipeline::cargo;
 use crate::services::{self, Service, connect};
 
@@ -96,7 +97,8 @@ impl Benchmark {
 }
 
 pub async fn run(stack: &Stack, benchmark: Benchmark) -> anyhow::Result<()> {
-    let header = Header::begin(stack, benchmark)?;
+    let results = Results::of(benchmark);
+    let header = Header::begin(stack, results.knobs)?;
     // Decoding runs on generated events alone; every other benchmark needs the stack.
     if !matches!(benchmark, Benchmark::Decode) {
         services::up(stack).await?;
@@ -112,16 +114,113 @@ pub async fn run(stack: &Stack, benchmark: Benchmark) -> anyhow::Result<()> {
             format!("{per_change}\n{first_start}")
         }
     };
-    let results = stack
-        .workspace_root
-        .join("bench/results")
-        .join(format!("{}.md", benchmark.results_name()));
-    std::fs::create_dir_all(results.parent().context("results path")?)?;
-    std::fs::write(&results, header.render(benchmark) + &body)
-        .with_context(|| format!("writing {}", results.display()))?;
-    println!("{}", std::fs::read_to_string(&results)?);
-    tracing::info!("wrote {}", results.display());
-    Ok(())
+    results.write(stack, &header, &body)
+}
+
+/// How long the drill's faults last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DrillProfile {
+    /// Every fault with outages of 15 s, at 300 changes/s: a few minutes, for CI.
+    Short,
+    /// Every fault with outages of 60 s, at 1,000 changes/s.
+    Full,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DrillArgs {
+    /// How long the faults last and how much load runs meanwhile (`DRILL_RATE` and
+    /// `DRILL_OUTAGE_SECONDS` override its figures).
+    #[arg(long, env = "DRILL_PROFILE", value_enum, default_value_t = DrillProfile::Full)]
+    profile: DrillProfile,
+}
+
+/// `cargo xtask drill`: the pipeline under steady load (the simulator, the ingester and direct
+/// PostgreSQL writes) while faults are injected one at a time, then `verify` on both tables.
+/// Writes `bench/results/drill.md` (`drill-short.md` for the short profile) and its plot.
+pub async fn drill(stack: &Stack, args: &DrillArgs) -> anyhow::Result<()> {
+    let results = Results::of_drill(args.profile);
+    let header = Header::begin(stack, results.knobs)?;
+    // The plot's labels are set in DejaVu Sans.
+    install::ensure_debian_packages(&["fonts-dejavu-core".to_owned()])?;
+    services::up(stack).await?;
+    // A drill killed midway leaves its pipeline behind, whose connector would still poll.
+    stack_fixtures::remove_leftovers(&stack.fixture_environment())
+        .await
+        .context("removing what an earlier drill or test run left in the stack")?;
+    let built = cargo()
+        .args(["build", "--release", "--bin", "ingester"])
+        .current_dir(&stack.workspace_root)
+        .status()
+        .context("cannot run cargo build")?;
+    anyhow::ensure!(built.success(), "building the ingester failed");
+    let ingester = stack.workspace_root.join("target/release/ingester");
+    let plot = results.path(stack, "png");
+    let profile = match args.profile {
+        DrillProfile::Short => "short",
+        DrillProfile::Full => "full",
+    };
+    let figures = bench_program(
+        stack,
+        "cdc-consumer",
+        "drill",
+        &[
+            ("DRILL_PROFILE", profile),
+            ("DRILL_INGESTER", &ingester.to_string_lossy()),
+            ("DRILL_PLOT", &plot.to_string_lossy()),
+        ],
+    );
+    // A fault the drill could not undo (it failed midway) must not leave a service down.
+    services::up(stack).await?;
+    results.write(stack, &header, &figures?)
+}
+
+/// A results file: its title, the command that reproduces it, the knobs it records, its name.
+struct Results {
+    title: &'static str,
+    command: String,
+    knobs: &'static [&'static str],
+    name: &'static str,
+}
+
+impl Results {
+    fn of(benchmark: Benchmark) -> Self {
+        Results {
+            title: benchmark.title(),
+            command: format!("cargo xtask bench {}", benchmark.name()),
+            knobs: benchmark.knobs(),
+            name: benchmark.results_name(),
+        }
+    }
+
+    fn of_drill(profile: DrillProfile) -> Self {
+        let (command, name) = match profile {
+            DrillProfile::Short => ("cargo xtask drill --profile short", "drill-short"),
+            DrillProfile::Full => ("cargo xtask drill", "drill"),
+        };
+        Results {
+            title: "Chaos drill: faults under load, then verify",
+            command: command.to_owned(),
+            knobs: &["DRILL_RATE", "DRILL_OUTAGE_SECONDS"],
+            name,
+        }
+    }
+
+    fn path(&self, stack: &Stack, extension: &str) -> PathBuf {
+        stack
+            .workspace_root
+            .join("bench/results")
+            .join(format!("{}.{extension}", self.name))
+    }
+
+    fn write(&self, stack: &Stack, header: &Header, body: &str) -> anyhow::Result<()> {
+        let path = self.path(stack, "md");
+        std::fs::create_dir_all(path.parent().context("results path")?)?;
+        std::fs::write(&path, header.render(self) + body)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", std::fs::read_to_string(&path)?);
+        tracing::info!("wrote {}", path.display());
+        Ok(())
+    }
 }
 
 /// Runs a `harness = false` bench target with the stack's environment (and `environment`);
@@ -565,7 +664,7 @@ struct Header {
 impl Header {
     /// Records the state before the run; refuses uncommitted changes unless
     /// `BENCH_ALLOW_DIRTY=1`.
-    fn begin(stack: &Stack, benchmark: Benchmark) -> anyhow::Result<Self> {
+    fn begin(stack: &Stack, knobs: &[&str]) -> anyhow::Result<Self> {
         let changes = git(
             stack,
             &[
@@ -596,26 +695,25 @@ impl Header {
                         .join(" ")
                 })
                 .unwrap_or_else(|_| "unknown".to_owned()),
-            knobs: benchmark
-                .knobs()
+            knobs: knobs
                 .iter()
                 .filter_map(|name| Some(format!("{name}={}", std::env::var(name).ok()?)))
                 .collect(),
         })
     }
 
-    fn render(&self, benchmark: Benchmark) -> String {
+    fn render(&self, results: &Results) -> String {
         let knobs: String = self.knobs.iter().map(|knob| format!("{knob} ")).collect();
         format!(
             "# {title}\n\n\
-             - reproduce: `{knobs}cargo xtask bench {name}`\n\
+             - reproduce: `{knobs}{command}`\n\
              - commit: {commit} ({tree})\n\
              - started: {started}\n\
              - machine: {machine}\n\
              - load average before the run: {load}\n\
              - targets and their sources: BENCHMARKS.md\n",
-            title = benchmark.title(),
-            name = benchmark.name(),
+            title = results.title,
+            command = results.command,
             commit = self.commit,
             tree = self.tree,
             started = self.started,

@@ -6,6 +6,8 @@
 //! - `cargo xtask test` brings the stack up when needed and runs every test of the workspace.
 //! - `cargo xtask run` runs the whole pipeline natively until Ctrl-C.
 //! - `cargo xtask bench NAME` runs a benchmark and writes `bench/results/NAME.md`.
+//! - `cargo xtask drill` injects faults into the running pipeline under load and checks that no
+//!   change is lost (`bench/results/drill.md`).
 //!
 //! xtask itself needs no native libraries, so it can install what the rest of the workspace
 //! needs to build (see `install::ensure_build_prerequisites`).
@@ -56,6 +58,13 @@ enum Command {
     CaptureFixtures,
     /// Run a benchmark against the stack and write bench/results/NAME.md.
     Bench { benchmark: bench::Benchmark },
+    /// The chaos drill: the pipeline under steady load while a consumer and Connect are killed,
+    /// Cassandra and Kafka stopped, PostgreSQL restarted and Binance storms, one at a time; then
+    /// `verify` on both tables. Writes bench/results/drill.md (drill-short.md) and its plot.
+    Drill {
+        #[command(flatten)]
+        drill: bench::DrillArgs,
+    },
     /// Run the pipeline natively (stack, ingester, consumer) until Ctrl-C.
     Run {
         /// Poll the bundled Binance simulator instead of the real Binance API.
@@ -70,6 +79,8 @@ enum StackAction {
     Up,
     /// Stop the services that `up` started, or only SERVICE (data stays in the state directory).
     Down { service: Option<Service> },
+    /// Kill SERVICE with SIGKILL, as a crash would end it (`up` starts it again).
+    Kill { service: Service },
     /// Show each service as healthy or not.
     Status,
     /// Print the environment under which clients find the stack (`PG_URL`, `KAFKA_BROKERS`, …)
@@ -110,6 +121,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stack { action } => match action {
             StackAction::Up => services::up(&stack).await?,
             StackAction::Down { service } => services::down(&stack, service)?,
+            StackAction::Kill { service } => services::kill(&stack, service)?,
             StackAction::Status => {
                 let all_healthy = services::status(&stack).await;
                 return Ok(if all_healthy {
@@ -129,6 +141,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return pipeline::test(&stack, &cargo_test_args).await;
         }
         Command::Bench { benchmark } => bench::run(&stack, benchmark).await?,
+        Command::Drill { drill } => bench::drill(&stack, &drill).await?,
         Command::Run { offline } => pipeline::run(&stack, offline).await?,
         Command::CaptureFixtures => {
             services::up(&stack).await?;

@@ -73,14 +73,14 @@ impl ManagedProcess {
         Ok(pid)
     }
 
-    /// Sends SIGTERM, waits up to `grace` for a clean exit, then SIGKILL. Returns whether a
-    /// process was running.
-    pub fn stop(&self, grace: Duration) -> anyhow::Result<bool> {
+    /// Sends `signal` (the service's clean-shutdown signal), waits up to `grace` for it to
+    /// exit, then SIGKILL. Returns whether a process was running.
+    pub fn stop(&self, signal: Signal, grace: Duration) -> anyhow::Result<bool> {
         let Some(pid) = self.running_pid() else {
             let _ = std::fs::remove_file(self.pid_file());
             return Ok(false);
         };
-        kill(pid, Signal::SIGTERM).with_context(|| format!("cannot signal {}", self.name))?;
+        kill(pid, signal).with_context(|| format!("cannot signal {}", self.name))?;
         let deadline = Instant::now() + grace;
         while self.running_pid().is_some() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
@@ -89,6 +89,20 @@ impl ManagedProcess {
             tracing::warn!("{} did not stop within {grace:?}; killing it", self.name);
             let _ = kill(pid, Signal::SIGKILL);
             std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = std::fs::remove_file(self.pid_file());
+        Ok(true)
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would end it, and waits until it is gone. Returns
+    /// whether a process was running.
+    pub fn kill_hard(&self) -> anyhow::Result<bool> {
+        let Some(pid) = self.running_pid() else {
+            return Ok(false);
+        };
+        kill(pid, Signal::SIGKILL).with_context(|| format!("cannot kill {}", self.name))?;
+        while self.running_pid().is_some() {
+            std::thread::sleep(Duration::from_millis(50));
         }
         let _ = std::fs::remove_file(self.pid_file());
         Ok(true)

@@ -41,6 +41,19 @@ impl Service {
         }
     }
 
+    /// The signal that shuts the service down cleanly and promptly. PostgreSQL's SIGTERM is a
+    /// "smart" shutdown that waits for every client to disconnect, which Debezium's replication
+    /// connection never does; SIGINT is its "fast" shutdown (clients are disconnected, the data
+    /// is checkpointed).
+    fn stop_signal(self) -> nix::sys::signal::Signal {
+        match self {
+            Service::Postgres => nix::sys::signal::Signal::SIGINT,
+            Service::Kafka | Service::Connect | Service::Cassandra => {
+                nix::sys::signal::Signal::SIGTERM
+            }
+        }
+    }
+
     fn process(self, stack: &Stack) -> ManagedProcess {
         ManagedProcess::new(self.name(), &stack.state_dir)
     }
@@ -174,10 +187,22 @@ pub fn down(stack: &Stack, only: Option<Service>) -> anyhow::Result<()> {
         .map(|service| vec![service])
         .unwrap_or_else(|| Service::ALL.to_vec());
     for service in services.into_iter().rev() {
-        let stopped = service.process(stack).stop(Duration::from_secs(60))?;
+        let stopped = service
+            .process(stack)
+            .stop(service.stop_signal(), Duration::from_secs(60))?;
         if stopped {
             tracing::info!("stopped {}", service.name());
         }
+    }
+    Ok(())
+}
+
+/// Kills `service` with SIGKILL: no shutdown, as in a crash (`up` starts it again).
+pub fn kill(stack: &Stack, service: Service) -> anyhow::Result<()> {
+    if service.process(stack).kill_hard()? {
+        tracing::info!("killed {}", service.name());
+    } else {
+        tracing::info!("{} was not running", service.name());
     }
     Ok(())
 }

@@ -10,7 +10,8 @@
 //! dead-letter topic with the reason.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use debezium::{Change, Decoder};
 use rdkafka::ClientConfig;
@@ -28,6 +29,7 @@ use tracing::Instrument;
 
 use service::Health;
 
+use crate::group_watch::{COORDINATOR_BOUND, GroupHealth, GroupWatch};
 use crate::lanes::{Dispatched, Execute, Lanes, OffsetStore, Progress};
 use crate::mapping::{TABLES, mapping_for, plan_writes, write_time};
 use crate::metrics::{
@@ -63,6 +65,12 @@ pub struct ConsumeSettings {
 pub enum ConsumeError {
     #[error("Kafka client setup failed: {0}")]
     Setup(#[source] KafkaError),
+    #[error(
+        "the consumer group has had no coordinator for {0:?} although Kafka's brokers answer \
+         (librdkafka stays stuck so after a broker restart): exiting so that a new client joins \
+         the group; nothing unwritten was committed"
+    )]
+    GroupStuck(std::time::Duration),
 }
 
 /// Finishes revoked partitions' writes before they move, logs commits and rebalances, and
@@ -71,6 +79,9 @@ struct ConsumeContext {
     metrics: Arc<ConsumerMetrics>,
     progress: Arc<Progress>,
     health: Health,
+    group_watch: Mutex<GroupWatch>,
+    /// Cancelled when the group is stuck without a coordinator (see [`crate::group_watch`]).
+    group_stuck: CancellationToken,
 }
 
 impl ClientContext for ConsumeContext {
@@ -84,6 +95,29 @@ impl ClientContext for ConsumeContext {
             .any(|broker| broker.nodeid >= 0 && broker.state == "UP");
         let problem = (!up).then(|| "no connection to a Kafka broker is up".to_owned());
         self.health.report("kafka", problem);
+        let group_state = statistics.cgrp.as_ref().map(|group| group.state.as_str());
+        let group = self
+            .group_watch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .observe(group_state, up, Instant::now());
+        let problem = match group {
+            GroupHealth::Fine => None,
+            GroupHealth::Coordinatorless(lasted) => Some(format!(
+                "no consumer group coordinator for {}s (state {}); the consumer exits after {}s",
+                lasted.as_secs(),
+                group_state.unwrap_or_default(),
+                COORDINATOR_BOUND.as_secs()
+            )),
+            GroupHealth::Stuck(lasted) => {
+                self.group_stuck.cancel();
+                Some(format!(
+                    "no consumer group coordinator for {}s: exiting",
+                    lasted.as_secs()
+                ))
+            }
+        };
+        self.health.report("group", problem);
         for (topic, topic_statistics) in &statistics.topics {
             for (partition, partition_statistics) in &topic_statistics.partitions {
                 // librdkafka lists an internal partition -1 and reports -1 for unknown lag.
@@ -235,12 +269,15 @@ pub async fn run(
     shutdown: &CancellationToken,
 ) -> Result<(), ConsumeError> {
     let progress = Arc::new(Progress::new(shutdown.clone()));
+    let group_stuck = CancellationToken::new();
     let consumer = Arc::new(create_consumer(
         settings,
         ConsumeContext {
             metrics: Arc::clone(&observability.metrics),
             progress: Arc::clone(&progress),
             health: observability.health.clone(),
+            group_watch: Mutex::new(GroupWatch::default()),
+            group_stuck: group_stuck.clone(),
         },
     )?);
     let replicator = Arc::new(Replicator {
@@ -279,6 +316,10 @@ pub async fn run(
             None => {
                 let received = tokio::select! {
                     _ = shutdown.cancelled() => break,
+                    _ = group_stuck.cancelled() => {
+                        lanes.close().await;
+                        return Err(ConsumeError::GroupStuck(COORDINATOR_BOUND));
+                    }
                     received = consumer.recv() => received,
                 };
                 match received {

@@ -5,6 +5,7 @@
 //! - [`mapping`]: pure — which Cassandra table, key and values a PostgreSQL change becomes.
 //! - [`sink`]: Cassandra IO — prepared statements, retries while Cassandra is away.
 //! - [`consume`]: Kafka IO — the consume loop, at-least-once offsets, rebalances.
+//! - [`group_watch`]: pure — whether the consumer group is stuck without a coordinator.
 //! - [`ordering`]: pure — which writes may run concurrently, which offset is safe to store.
 //! - [`lanes`]: the concurrent writers, in order per key, and the shared offset progress.
 //! - [`dead_letter_topic`]: Kafka IO — the dead-letter topic's retention.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod consume;
 pub mod dead_letter_topic;
 pub mod decode_lines;
+pub mod group_watch;
 pub mod lanes;
 pub mod mapping;
 pub mod metrics;

@@ -236,7 +236,11 @@ async fn admin_storm(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
         Storm::new(status, number("seconds")?, real_now_ms())
     });
     let body = storm.and_then(|storm| {
-        tracing::warn!(status = storm.status, until_ms = storm.until_ms, "storm started");
+        tracing::warn!(
+            status = storm.status,
+            until_ms = storm.until_ms,
+            "storm started"
+        );
         *state.storm.lock().unwrap_or_else(PoisonError::into_inner) = Some(storm);
         to_json(&serde_json::json!({ "status": storm.status, "untilMs": storm.until_ms }))
     });

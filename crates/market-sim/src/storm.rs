@@ -93,7 +93,10 @@ mod tests {
     fn server_errors_carry_no_retry_after() {
         let storm = Storm::new(503, 5, 0).unwrap();
         let refusal = storm.refusal(10).unwrap();
-        assert_eq!((refusal.error.status, refusal.retry_after_secs), (503, None));
+        assert_eq!(
+            (refusal.error.status, refusal.retry_after_secs),
+            (503, None)
+        );
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub mod processes;
 pub mod prometheus;
 
 pub use cleanup::remove_leftovers;
-pub use database::{TestDatabase, connect as connect_postgres};
+pub use database::{
+    TestDatabase, connect as connect_postgres, try_connect as try_connect_postgres,
+};
 pub use environment::{StackEnvironment, required_env};
 pub use footprint::{Footprint, pipeline_footprint};
 pub use naming::{FIXTURE_PREFIX, unique_name};

@@ -24,7 +24,7 @@ pub async fn session(stack: &StackEnvironment, login: &Login) -> anyhow::Result<
         })
 }
 
-/// Creates `keyspace` with the pipeline's schema (default settings) and grants the consumer's
+/// Creates `keyspace` with the pipeline's schema (its replication, default retention) and grants the consumer's
 /// role what it has on the pipeline's keyspace (read and write), and Grafana's role reading.
 pub(crate) async fn create_keyspace(
     stack: &StackEnvironment,
@@ -33,6 +33,7 @@ pub(crate) async fn create_keyspace(
     let admin = session(stack, &stack.cassandra_admin).await?;
     let settings = SchemaSettings {
         keyspace: keyspace.to_owned(),
+        replication: stack.cassandra_replication.clone(),
         ..SchemaSettings::default()
     };
     let grants = access::consumer_grants(keyspace, CONSUMER_ROLE)

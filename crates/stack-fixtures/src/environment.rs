@@ -23,6 +23,10 @@ pub struct StackEnvironment {
     pub cassandra_grafana: Login,
     /// The workspace, whose `sql/postgres` and `debezium/` files the slices use.
     pub workspace_root: std::path::PathBuf,
+    /// Replicas of the slices' topics: 1 on the plain stack, 3 on the high-availability one.
+    pub kafka_replication_factor: i16,
+    /// The CQL replication map of the slices' keyspaces, as the pipeline's keyspace has it.
+    pub cassandra_replication: String,
 }
 
 impl StackEnvironment {
@@ -40,6 +44,10 @@ impl StackEnvironment {
             cassandra_consumer: login_from_env("CASSANDRA"),
             cassandra_grafana: login_from_env("CASSANDRA_GRAFANA"),
             workspace_root: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
+            kafka_replication_factor: required_env("CDC_KAFKA_REPLICATION_FACTOR")
+                .parse()
+                .unwrap_or_else(|error| panic!("CDC_KAFKA_REPLICATION_FACTOR: {error}")),
+            cassandra_replication: required_env("CASSANDRA_REPLICATION"),
         }
     }
 }

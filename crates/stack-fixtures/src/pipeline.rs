@@ -196,7 +196,12 @@ impl TestPipeline {
         }
         for (topic, partitions) in topics {
             controller
-                .create_topic(&topic, partitions, 1, 10_000)
+                .create_topic(
+                    &topic,
+                    partitions,
+                    self.stack.kafka_replication_factor,
+                    10_000,
+                )
                 .await
                 .unwrap_or_else(|error| panic!("cannot create topic {topic}: {error}"));
         }

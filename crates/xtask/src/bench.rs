@@ -136,9 +136,10 @@ pub struct DrillArgs {
 
 /// `cargo xtask drill`: the pipeline under steady load (the simulator, the ingester and direct
 /// PostgreSQL writes) while faults are injected one at a time, then `verify` on both tables.
-/// Writes `bench/results/drill.md` (`drill-short.md` for the short profile) and its plot.
+/// Writes `bench/results/drill.md` (`drill-short.md` for the short profile, `drill-ha…` on the
+/// high-availability stack) and its plot.
 pub async fn drill(stack: &Stack, args: &DrillArgs) -> anyhow::Result<()> {
-    let results = Results::of_drill(args.profile);
+    let results = Results::of_drill(args.profile, stack.topology.is_ha());
     let header = Header::begin(stack, results.knobs)?;
     // The plot's labels are set in DejaVu Sans.
     install::ensure_debian_packages(&["fonts-dejavu-core".to_owned()])?;
@@ -192,10 +193,14 @@ impl Results {
         }
     }
 
-    fn of_drill(profile: DrillProfile) -> Self {
-        let (command, name) = match profile {
-            DrillProfile::Short => ("cargo xtask drill --profile short", "drill-short"),
-            DrillProfile::Full => ("cargo xtask drill", "drill"),
+    fn of_drill(profile: DrillProfile, ha: bool) -> Self {
+        let (command, name) = match (profile, ha) {
+            (DrillProfile::Short, false) => ("cargo xtask drill --profile short", "drill-short"),
+            (DrillProfile::Full, false) => ("cargo xtask drill", "drill"),
+            (DrillProfile::Short, true) => {
+                ("cargo xtask drill --ha --profile short", "drill-ha-short")
+            }
+            (DrillProfile::Full, true) => ("cargo xtask drill --ha", "drill-ha"),
         };
         Results {
             title: "Chaos drill: faults under load, then verify",

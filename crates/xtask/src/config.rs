@@ -161,6 +161,12 @@ pub struct StackConfig {
     #[arg(long, global = true, env = "CDC_TOPIC_COMPRESSION", default_value = "zstd",
           value_parser = ["zstd", "lz4", "snappy", "gzip", "none"])]
     topic_compression: String,
+    /// The high-availability stack: three Cassandra nodes, three Kafka brokers and two Kafka
+    /// Connect workers, on the loopback addresses 127.0.0.1–3 with the ports above, replicated
+    /// to survive the loss of one node of each. Its state is in `.stack-ha/` (unless
+    /// `--state-dir` says otherwise), apart from the plain stack's; the two cannot run at once.
+    #[arg(long, global = true, env = "CDC_HA")]
+    ha: bool,
     /// How long to wait for one service to become ready before giving up, in seconds.
     #[arg(
         long,
@@ -196,6 +202,63 @@ pub struct Stack {
     pub topics: TopicSettings,
     /// PostgreSQL's `max_slot_wal_keep_size`, in MiB.
     pub max_slot_wal_keep_mb: u64,
+    /// How many nodes of each service run.
+    pub topology: Topology,
+}
+
+/// How many nodes of each service run, and the replication that follows from it. Node `n`
+/// listens on the loopback address 127.0.0.`n`, with the service's usual ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topology {
+    pub cassandra_nodes: u8,
+    pub kafka_brokers: u8,
+    pub connect_workers: u8,
+}
+
+impl Topology {
+    /// One node of each: the development stack.
+    pub const PLAIN: Topology = Topology {
+        cassandra_nodes: 1,
+        kafka_brokers: 1,
+        connect_workers: 1,
+    };
+    /// Enough of each to lose one: Cassandra and Kafka keep a quorum of 2 out of 3 replicas,
+    /// and Connect's other worker takes over the connector.
+    pub const HA: Topology = Topology {
+        cassandra_nodes: 3,
+        kafka_brokers: 3,
+        connect_workers: 2,
+    };
+
+    pub fn is_ha(self) -> bool {
+        self != Topology::PLAIN
+    }
+
+    /// Replicas of every topic: one per broker, up to 3.
+    pub fn kafka_replication_factor(self) -> u8 {
+        self.kafka_brokers.min(3)
+    }
+
+    /// Replicas that must have a write before it is acknowledged (`min.insync.replicas`): a
+    /// majority, so one broker may be lost without losing an acknowledged write.
+    pub fn kafka_min_insync_replicas(self) -> u8 {
+        self.kafka_replication_factor() / 2 + 1
+    }
+
+    /// The replication of the pipeline's keyspace (and Cassandra's `system_auth`): one replica
+    /// per node, up to 3. The consumer and `verify` use quorum consistency (the driver's
+    /// default, LOCAL_QUORUM), which one lost node of three does not break.
+    pub fn cassandra_replication(self) -> String {
+        format!(
+            "{{'class': 'SimpleStrategy', 'replication_factor': {}}}",
+            self.cassandra_nodes.min(3)
+        )
+    }
+}
+
+/// The loopback address node `node` (from 1) listens on.
+pub fn node_address(node: u8) -> String {
+    format!("127.0.0.{node}")
 }
 
 /// Retention and compression of the change topics Connect creates.
@@ -227,9 +290,15 @@ impl StackConfig {
     pub fn resolve(self) -> anyhow::Result<Stack> {
         let workspace_root = workspace_root();
         let versions = Versions::read(&workspace_root.join(".env"))?;
+        let topology = if self.ha {
+            Topology::HA
+        } else {
+            Topology::PLAIN
+        };
+        let default_state = if self.ha { ".stack-ha" } else { ".stack" };
         let state_dir = absolute(
             self.state_dir
-                .unwrap_or_else(|| workspace_root.join(".stack")),
+                .unwrap_or_else(|| workspace_root.join(default_state)),
         )?;
         let cache_dir = match self.cache_dir {
             Some(dir) => absolute(dir)?,
@@ -255,6 +324,7 @@ impl StackConfig {
             cassandra_grafana_password: self.cassandra_grafana_password,
             startup_timeout: std::time::Duration::from_secs(self.startup_timeout_secs),
             max_slot_wal_keep_mb: self.max_slot_wal_keep_mb,
+            topology,
             topics: TopicSettings {
                 retention_ms: self.topic_retention_hours.saturating_mul(3_600_000),
                 retention_bytes: self.topic_retention_mib.saturating_mul(1 << 20),
@@ -265,16 +335,40 @@ impl StackConfig {
 }
 
 impl Stack {
+    /// Every broker, comma-separated, as clients' `bootstrap.servers`.
     pub fn kafka_bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.kafka_port)
+        self.kafka_brokers().join(",")
     }
 
+    pub fn kafka_brokers(&self) -> Vec<String> {
+        (1..=self.topology.kafka_brokers)
+            .map(|node| self.kafka_broker(node))
+            .collect()
+    }
+
+    pub fn kafka_broker(&self, node: u8) -> String {
+        format!("{}:{}", node_address(node), self.kafka_port)
+    }
+
+    /// The first Connect worker's REST API (any worker forwards to the group's leader).
     pub fn connect_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.connect_port)
+        self.connect_worker_url(1)
     }
 
-    pub fn cassandra_node(&self) -> String {
-        format!("127.0.0.1:{}", self.cassandra_port)
+    pub fn connect_worker_url(&self, node: u8) -> String {
+        format!("http://{}:{}", node_address(node), self.connect_port)
+    }
+
+    /// Every Cassandra node, comma-separated.
+    pub fn cassandra_nodes(&self) -> String {
+        (1..=self.topology.cassandra_nodes)
+            .map(|node| self.cassandra_node(node))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn cassandra_node(&self, node: u8) -> String {
+        format!("{}:{}", node_address(node), self.cassandra_port)
     }
 
     /// Cassandra's admin superuser, for setting up roles, schema and test keyspaces.
@@ -308,11 +402,13 @@ impl Stack {
             pg_grafana_url: self.pg_url("grafana", &self.grafana_password),
             kafka_brokers: self.kafka_bootstrap(),
             kafka_connect_url: self.connect_url(),
-            cassandra_nodes: self.cassandra_node(),
+            cassandra_nodes: self.cassandra_nodes(),
             cassandra_admin: self.cassandra_admin(),
             cassandra_consumer: self.cassandra_consumer(),
             cassandra_grafana: self.cassandra_grafana(),
             workspace_root: self.workspace_root.clone(),
+            kafka_replication_factor: self.topology.kafka_replication_factor().into(),
+            cassandra_replication: self.topology.cassandra_replication(),
         }
     }
 
@@ -320,7 +416,17 @@ impl Stack {
     pub fn client_environment(&self) -> Vec<(String, String)> {
         let pairs = [
             ("KAFKA_BROKERS", self.kafka_bootstrap()),
-            ("CASSANDRA_NODES", self.cassandra_node()),
+            ("CASSANDRA_NODES", self.cassandra_nodes()),
+            // The replication the pipeline's keyspace and topics have on this stack, for the
+            // consumer's `schema` command and the tests' own keyspaces and topics.
+            (
+                "CASSANDRA_REPLICATION",
+                self.topology.cassandra_replication(),
+            ),
+            (
+                "CDC_KAFKA_REPLICATION_FACTOR",
+                self.topology.kafka_replication_factor().to_string(),
+            ),
             // The consumer's role, under the names the consumer reads.
             ("CASSANDRA_USERNAME", CONSUMER_ROLE.to_owned()),
             (
@@ -352,6 +458,7 @@ impl Stack {
             ),
             // For tests that stop and start services with `cargo xtask stack`.
             ("CDC_STATE_DIR", self.state_dir.display().to_string()),
+            ("CDC_HA", self.topology.is_ha().to_string()),
         ];
         pairs
             .into_iter()

@@ -126,7 +126,7 @@ pub async fn capture(stack: &Stack) -> anyhow::Result<()> {
 
 /// Reads the fixture topic from the start until `expected` messages arrived.
 async fn read_topic(stack: &Stack, expected: usize) -> anyhow::Result<Vec<Option<Vec<u8>>>> {
-    let client = rskafka::client::ClientBuilder::new(vec![stack.kafka_bootstrap()])
+    let client = rskafka::client::ClientBuilder::new(stack.kafka_brokers())
         .build()
         .await?;
     let partition = client
@@ -190,7 +190,7 @@ async fn cleanup(stack: &Stack, database: &tokio_postgres::Client) -> anyhow::Re
     database
         .batch_execute("DROP PUBLICATION IF EXISTS fixtures_publication; DROP SCHEMA IF EXISTS fixtures CASCADE;")
         .await?;
-    let client = rskafka::client::ClientBuilder::new(vec![stack.kafka_bootstrap()])
+    let client = rskafka::client::ClientBuilder::new(stack.kafka_brokers())
         .build()
         .await?;
     let exists = client

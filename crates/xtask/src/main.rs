@@ -1,8 +1,9 @@
 //! `cargo xtask`: the project's single entry point for automation.
 //!
-//! - `cargo xtask stack up|down|status|logs [SERVICE]` manages the native stack: PostgreSQL,
+//! - `cargo xtask stack up|down|kill|status|logs [SERVICE]` manages the native stack: PostgreSQL,
 //!   Kafka (KRaft), Kafka Connect with the Debezium connector, and Cassandra, installed at the
-//!   versions pinned in `.env` (the same file `docker compose` reads) and run as plain processes.
+//!   versions pinned in `.env` (the same file `docker compose` reads) and run as plain processes;
+//!   with `--ha`, three Cassandra nodes, three Kafka brokers and two Connect workers.
 //! - `cargo xtask test` brings the stack up when needed and runs every test of the workspace.
 //! - `cargo xtask run` runs the whole pipeline natively until Ctrl-C.
 //! - `cargo xtask bench NAME` runs a benchmark and writes `bench/results/NAME.md`.
@@ -78,9 +79,19 @@ enum StackAction {
     /// Install what is missing, start every service, apply schemas, register the connector.
     Up,
     /// Stop the services that `up` started, or only SERVICE (data stays in the state directory).
-    Down { service: Option<Service> },
+    Down {
+        service: Option<Service>,
+        /// Only this node of SERVICE (1, 2, 3 on the high-availability stack).
+        #[arg(long, requires = "service")]
+        node: Option<u8>,
+    },
     /// Kill SERVICE with SIGKILL, as a crash would end it (`up` starts it again).
-    Kill { service: Service },
+    Kill {
+        service: Service,
+        /// Only this node of SERVICE.
+        #[arg(long)]
+        node: Option<u8>,
+    },
     /// Show each service as healthy or not.
     Status,
     /// Print the environment under which clients find the stack (`PG_URL`, `KAFKA_BROKERS`, …)
@@ -89,6 +100,9 @@ enum StackAction {
     /// Print the tail of a service's log (all services when none is named).
     Logs {
         service: Option<Service>,
+        /// Only this node of SERVICE.
+        #[arg(long, requires = "service")]
+        node: Option<u8>,
         /// How many lines of each log to print.
         #[arg(long, default_value_t = 60)]
         lines: usize,
@@ -120,8 +134,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Stack { action } => match action {
             StackAction::Up => services::up(&stack).await?,
-            StackAction::Down { service } => services::down(&stack, service)?,
-            StackAction::Kill { service } => services::kill(&stack, service)?,
+            StackAction::Down { service, node } => services::down(&stack, service, node)?,
+            StackAction::Kill { service, node } => services::kill(&stack, service, node)?,
             StackAction::Status => {
                 let all_healthy = services::status(&stack).await;
                 return Ok(if all_healthy {
@@ -130,7 +144,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ExitCode::FAILURE
                 });
             }
-            StackAction::Logs { service, lines } => services::print_logs(&stack, service, lines),
+            StackAction::Logs {
+                service,
+                node,
+                lines,
+            } => services::print_logs(&stack, service, node, lines),
             StackAction::Env => {
                 for (name, value) in stack.client_environment() {
                     println!("export {name}='{}'", value.replace('\'', r"'\''"));

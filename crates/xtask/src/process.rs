@@ -14,15 +14,15 @@ use nix::unistd::Pid;
 
 /// A service process managed through files in `dir`.
 pub struct ManagedProcess {
-    pub name: &'static str,
+    pub name: String,
     pub dir: PathBuf,
 }
 
 impl ManagedProcess {
-    pub fn new(name: &'static str, state_dir: &Path) -> Self {
+    pub fn new(name: String, state_dir: &Path) -> Self {
         Self {
+            dir: state_dir.join(&name),
             name,
-            dir: state_dir.join(name),
         }
     }
 
@@ -121,11 +121,11 @@ impl ManagedProcess {
 }
 
 /// Fails, naming the service and the port, when something else already listens on `port`.
-pub fn ensure_port_free(service: &str, port: u16, flag: &str) -> anyhow::Result<()> {
-    match TcpListener::bind(("127.0.0.1", port)) {
+pub fn ensure_port_free(service: &str, address: &str, port: u16, flag: &str) -> anyhow::Result<()> {
+    match TcpListener::bind((address, port)) {
         Ok(_) => Ok(()),
         Err(error) => bail!(
-            "port {port} needed by {service} is already in use ({error}); stop whatever holds it \
+            "port {address}:{port} needed by {service} is already in use ({error}); stop whatever holds it \
              (`ss -ltnp 'sport = :{port}'` shows it) or choose another port with {flag}"
         ),
     }

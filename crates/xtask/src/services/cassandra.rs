@@ -1,5 +1,5 @@
-//! Cassandra 5.0 run from Maven Central's `cassandra-all` jar: a single node on loopback with a
-//! small heap, the JVM options of Cassandra's own `jvm17-server.options`, password
+//! Cassandra 5.0 run from Maven Central's `cassandra-all` jar: a single node on loopback, or a
+//! ring of three on 127.0.0.1–3 for the high-availability stack, each with a small heap, the JVM options of Cassandra's own `jvm17-server.options`, password
 //! authentication and role-based authorization. Once it answers, [`set_up`] creates the admin
 //! role (the only use of the default `cassandra` superuser, which it then disables), the CQL
 //! schema (`sql/cassandra/schema.cql`, through the `cassandra-schema` crate), and the
@@ -15,7 +15,7 @@ use cassandra_schema::access::{
     self, ADMIN_ROLE, DEFAULT_SUPERUSER, DEFAULT_SUPERUSER_PASSWORD, Login,
 };
 
-use crate::config::Stack;
+use crate::config::{Stack, node_address};
 use crate::install::{Artifact, ensure_maven_classpath};
 use crate::process::ManagedProcess;
 
@@ -49,8 +49,10 @@ const JAVA17_MODULE_OPTIONS: &[&str] = &[
     "-Dio.netty.tryReflectionSetAccessible=true",
 ];
 
-fn cassandra_yaml(stack: &Stack, dir: &Path) -> String {
+fn cassandra_yaml(stack: &Stack, node: u8, dir: &Path) -> String {
     let dir = dir.display();
+    let address = node_address(node);
+    let seed = node_address(1);
     format!(
         "cluster_name: crypto-cdc-pipeline\n\
          num_tokens: 16\n\
@@ -66,9 +68,9 @@ fn cassandra_yaml(stack: &Stack, dir: &Path) -> String {
          seed_provider:\n\
          \x20 - class_name: org.apache.cassandra.locator.SimpleSeedProvider\n\
          \x20   parameters:\n\
-         \x20     - seeds: \"127.0.0.1:{storage}\"\n\
-         listen_address: 127.0.0.1\n\
-         rpc_address: 127.0.0.1\n\
+         \x20     - seeds: \"{seed}:{storage}\"\n\
+         listen_address: {address}\n\
+         rpc_address: {address}\n\
          storage_port: {storage}\n\
          native_transport_port: {native}\n\
          start_native_transport: true\n\
@@ -91,7 +93,7 @@ const LOGBACK_XML: &str = r#"<configuration>
 </configuration>
 "#;
 
-pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
+pub fn start(stack: &Stack, process: &ManagedProcess, node: u8) -> anyhow::Result<()> {
     let version = stack.versions.cassandra.as_str();
     let lib = ensure_maven_classpath(
         stack,
@@ -105,7 +107,7 @@ pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
     let jamm = find_jar(&lib, "jamm-")?;
     std::fs::create_dir_all(&process.dir)?;
     let yaml = process.dir.join("cassandra.yaml");
-    std::fs::write(&yaml, cassandra_yaml(stack, &process.dir))?;
+    std::fs::write(&yaml, cassandra_yaml(stack, node, &process.dir))?;
     let logback = process.dir.join("logback.xml");
     std::fs::write(&logback, LOGBACK_XML)?;
     let mut command = Command::new("java");
@@ -123,9 +125,14 @@ pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
         .arg(format!("-Dcassandra.storagedir={}", process.dir.display()))
         .arg(format!("-Dlogback.configurationFile={}", logback.display()))
         .arg("-Dcassandra-foreground=yes")
-        // A single node has no gossip to settle and no ring to wait for.
+        // A single node has no gossip to settle and no ring to wait for; in a ring of loopback
+        // nodes gossip settles within a second, so a short ring delay is enough.
         .arg("-Dcassandra.skip_wait_for_gossip_to_settle=0")
-        .arg("-Dcassandra.ring_delay_ms=0")
+        .arg(if stack.topology.cassandra_nodes == 1 {
+            "-Dcassandra.ring_delay_ms=0"
+        } else {
+            "-Dcassandra.ring_delay_ms=5000"
+        })
         // The default superuser exists from the start instead of 10 s later, so the setup can
         // log in and replace it at once.
         .arg("-Dcassandra.superuser_setup_delay_ms=0")
@@ -146,21 +153,29 @@ fn find_jar(lib: &Path, prefix: &str) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("no {prefix}*.jar in {}", lib.display()))
 }
 
+/// A session through the first node, which the setup runs on before the others join (the
+/// driver finds the others from it); a node that is down would only add its refusal to the
+/// error that says whether the login was refused.
 async fn session(
     stack: &Stack,
     login: &Login,
 ) -> Result<scylla::client::session::Session, scylla::errors::NewSessionError> {
-    access::session_builder([stack.cassandra_node()], Some(login))
+    access::session_builder([stack.cassandra_node(1)], Some(login))
         .connection_timeout(Duration::from_secs(5))
         .build()
         .await
 }
 
-/// A real CQL exchange: the admin runs a query, or Cassandra refuses its login, which means it
-/// serves CQL too (before [`set_up`] has created the admin, or with a wrong admin password,
-/// which `set_up` then reports).
-pub async fn probe(stack: &Stack) -> anyhow::Result<()> {
-    match session(stack, &stack.cassandra_admin()).await {
+/// A real CQL exchange with node `node`: the admin runs a query, or Cassandra refuses its login,
+/// which means it serves CQL too (before [`set_up`] has created the admin, or with a wrong admin
+/// password, which `set_up` then reports).
+pub async fn probe(stack: &Stack, node: u8) -> anyhow::Result<()> {
+    let node_only =
+        access::session_builder([stack.cassandra_node(node)], Some(&stack.cassandra_admin()))
+            .connection_timeout(Duration::from_secs(5))
+            .build()
+            .await;
+    match node_only {
         Ok(session) => {
             session
                 .query_unpaged("SELECT release_version FROM system.local", &[])
@@ -197,6 +212,7 @@ async fn admin_session(stack: &Stack) -> anyhow::Result<scylla::client::session:
                     .query_unpaged(access::create_admin(&admin.password), &[])
                     .await
                     .with_context(|| format!("creating the {ADMIN_ROLE} role"))?;
+                replicate_system_keyspaces(stack, &session).await?;
             }
             // On a node that has just started, the default superuser may not exist yet.
             Err(error) if started.elapsed() < DEFAULT_SUPERUSER_BOUND => {
@@ -212,12 +228,51 @@ async fn admin_session(stack: &Stack) -> anyhow::Result<scylla::client::session:
     }
 }
 
+/// On a ring, gives the system keyspaces that hold roles and cluster state the pipeline's
+/// replication: with the default single replica of `system_auth`, the node holding it would take
+/// every login down with it. Runs in the default superuser's session, right after it created
+/// the admin role: the roles written so far (the default superuser and the admin) have one
+/// replica each, so each is read once at consistency ALL, whose blocking read repair writes it
+/// to the new replicas. (Without it a quorum read could meet two replicas lacking the admin.)
+async fn replicate_system_keyspaces(
+    stack: &Stack,
+    session: &scylla::client::session::Session,
+) -> anyhow::Result<()> {
+    if !stack.topology.is_ha() {
+        return Ok(());
+    }
+    for keyspace in ["system_auth", "system_distributed", "system_traces"] {
+        let statement = format!(
+            "ALTER KEYSPACE {keyspace} WITH replication = {}",
+            stack.topology.cassandra_replication()
+        );
+        session
+            .query_unpaged(statement.as_str(), &[])
+            .await
+            .with_context(|| format!("running {statement}"))?;
+    }
+    let mut read = scylla::statement::unprepared::Statement::new(
+        "SELECT role, is_superuser, can_login, salted_hash FROM system_auth.roles WHERE role = ?",
+    );
+    read.set_consistency(scylla::statement::Consistency::All);
+    for role in [DEFAULT_SUPERUSER, ADMIN_ROLE] {
+        session
+            .query_unpaged(read.clone(), (role,))
+            .await
+            .with_context(|| format!("repairing role {role} onto every replica"))?;
+    }
+    Ok(())
+}
+
 /// Creates the admin role when missing and disables the default superuser, then applies the
 /// schema with its default settings and the roles with their grants. Every step is idempotent;
 /// the consumer's and Grafana's passwords are set to the configured ones when they differ.
 pub async fn set_up(stack: &Stack) -> anyhow::Result<()> {
     let admin = admin_session(stack).await?;
-    let schema = cassandra_schema::statements(&cassandra_schema::SchemaSettings::default());
+    let schema = cassandra_schema::statements(&cassandra_schema::SchemaSettings {
+        replication: stack.topology.cassandra_replication(),
+        ..cassandra_schema::SchemaSettings::default()
+    });
     for statement in &schema {
         admin
             .query_unpaged(statement.as_str(), &[])

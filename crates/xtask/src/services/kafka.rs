@@ -1,12 +1,14 @@
-//! One Kafka broker in KRaft mode (broker and controller in one process, no ZooKeeper), run from
-//! Maven Central's jars. Kafka Connect runs from the same classpath.
+//! Kafka in KRaft mode (each node both broker and controller, no ZooKeeper), run from Maven
+//! Central's jars: one node on the plain stack, three on the high-availability one, where the
+//! three controllers form the metadata quorum and every topic has three replicas, two of which
+//! must have a write before it is acknowledged. Kafka Connect runs from the same classpath.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context;
 
-use crate::config::Stack;
+use crate::config::{Stack, node_address};
 use crate::install::{Artifact, ensure_maven_classpath};
 use crate::process::{ManagedProcess, run_to_completion};
 
@@ -56,26 +58,41 @@ pub fn write_log4j2_config(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn server_properties(stack: &Stack, data_dir: &Path) -> String {
+fn server_properties(stack: &Stack, node: u8, data_dir: &Path) -> String {
+    let topology = stack.topology;
+    let address = node_address(node);
+    let controller_port = stack.kafka_controller_port;
+    // One node bootstraps its own quorum (`format --standalone`); several list the voters.
+    let quorum = if topology.kafka_brokers == 1 {
+        format!("controller.quorum.bootstrap.servers={address}:{controller_port}")
+    } else {
+        let voters: Vec<String> = (1..=topology.kafka_brokers)
+            .map(|voter| format!("{voter}@{}:{controller_port}", node_address(voter)))
+            .collect();
+        format!("controller.quorum.voters={}", voters.join(","))
+    };
     format!(
         "process.roles=broker,controller\n\
-         node.id=1\n\
-         controller.quorum.bootstrap.servers=127.0.0.1:{controller}\n\
-         listeners=PLAINTEXT://127.0.0.1:{broker},CONTROLLER://127.0.0.1:{controller}\n\
-         advertised.listeners=PLAINTEXT://127.0.0.1:{broker}\n\
+         node.id={node}\n\
+         {quorum}\n\
+         listeners=PLAINTEXT://{address}:{broker},CONTROLLER://{address}:{controller_port}\n\
+         advertised.listeners=PLAINTEXT://{address}:{broker}\n\
          controller.listener.names=CONTROLLER\n\
          inter.broker.listener.name=PLAINTEXT\n\
          listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
          log.dirs={data}\n\
          num.partitions=1\n\
-         offsets.topic.replication.factor=1\n\
-         share.coordinator.state.topic.replication.factor=1\n\
-         transaction.state.log.replication.factor=1\n\
-         transaction.state.log.min.isr=1\n\
+         default.replication.factor={replicas}\n\
+         min.insync.replicas={min_insync}\n\
+         offsets.topic.replication.factor={replicas}\n\
+         share.coordinator.state.topic.replication.factor={replicas}\n\
+         transaction.state.log.replication.factor={replicas}\n\
+         transaction.state.log.min.isr={min_insync}\n\
          group.initial.rebalance.delay.ms=0\n",
-        controller = stack.kafka_controller_port,
         broker = stack.kafka_port,
         data = data_dir.display(),
+        replicas = topology.kafka_replication_factor(),
+        min_insync = topology.kafka_min_insync_replicas(),
     )
 }
 
@@ -91,15 +108,18 @@ pub const JVM_PERFORMANCE_OPTIONS: [&str; 4] = [
     "-XX:+ExplicitGCInvokesConcurrent",
 ];
 
-pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
+pub fn start(stack: &Stack, process: &ManagedProcess, node: u8) -> anyhow::Result<()> {
     let classpath = classpath(stack)?;
     std::fs::create_dir_all(&process.dir)?;
     let data_dir = process.dir.join("data");
     let properties = process.dir.join("server.properties");
-    std::fs::write(&properties, server_properties(stack, &data_dir))?;
+    std::fs::write(&properties, server_properties(stack, node, &data_dir))?;
     let log4j2 = write_log4j2_config(&process.dir)?;
     if !data_dir.join("meta.properties").exists() {
-        format_storage(&classpath, &properties).context("formatting KRaft storage")?;
+        let cluster_id = cluster_id(stack, &classpath)?;
+        let standalone = stack.topology.kafka_brokers == 1;
+        format_storage(&classpath, &properties, &cluster_id, standalone)
+            .context("formatting KRaft storage")?;
     }
     let mut command = Command::new("java");
     command
@@ -112,33 +132,43 @@ pub fn start(stack: &Stack, process: &ManagedProcess) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// KRaft needs its storage formatted with a cluster id before the first start; `--standalone`
-/// makes this node the single voter.
-fn format_storage(classpath: &str, properties: &Path) -> anyhow::Result<()> {
-    let cluster_id = run_to_completion(Command::new("java").args([
+/// The cluster id every node's storage is formatted with: made once, kept in the state
+/// directory, so that the nodes of one stack form one cluster.
+fn cluster_id(stack: &Stack, classpath: &str) -> anyhow::Result<String> {
+    let path = stack.state_dir.join("kafka-cluster-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        return Ok(id.trim().to_owned());
+    }
+    let id = run_to_completion(Command::new("java").args([
         "-cp",
         classpath,
         "kafka.tools.StorageTool",
         "random-uuid",
     ]))?;
-    run_to_completion(
-        Command::new("java")
-            .args([
-                "-cp",
-                classpath,
-                "kafka.tools.StorageTool",
-                "format",
-                "--standalone",
-            ])
-            .args(["-t", cluster_id.trim(), "-c"])
-            .arg(properties),
-    )?;
+    std::fs::write(&path, id.trim())?;
+    Ok(id.trim().to_owned())
+}
+
+/// KRaft needs its storage formatted with the cluster id before the first start;
+/// `--standalone` makes a single node its own voter, several nodes list theirs.
+fn format_storage(
+    classpath: &str,
+    properties: &Path,
+    cluster_id: &str,
+    standalone: bool,
+) -> anyhow::Result<()> {
+    let mut command = Command::new("java");
+    command.args(["-cp", classpath, "kafka.tools.StorageTool", "format"]);
+    if standalone {
+        command.arg("--standalone");
+    }
+    run_to_completion(command.args(["-t", cluster_id, "-c"]).arg(properties))?;
     Ok(())
 }
 
-/// A real metadata request to the broker.
-pub async fn probe(stack: &Stack) -> anyhow::Result<()> {
-    let client = rskafka::client::ClientBuilder::new(vec![stack.kafka_bootstrap()])
+/// A real metadata request to broker `node`.
+pub async fn probe(stack: &Stack, node: u8) -> anyhow::Result<()> {
+    let client = rskafka::client::ClientBuilder::new(vec![stack.kafka_broker(node)])
         .build()
         .await?;
     client.list_topics().await?;

@@ -65,7 +65,7 @@ impl Plan {
             outage: Duration::from_secs(support::setting("DRILL_OUTAGE_SECONDS", outage)),
             settle: Duration::from_secs(settle),
             recovery_bound: Duration::from_secs(300),
-            ha: std::env::var("CDC_HA").is_ok_and(|value| value == "1"),
+            ha: std::env::var("CDC_HA").is_ok_and(|value| value == "true"),
             profile,
         }
     }

@@ -232,7 +232,7 @@ async fn main() {
     let ingester_errors_in_node_faults: u64 = runs
         .iter()
         .filter(|run| node_faults.contains(&run.fault))
-        .map(|run| report::figures(run, &samples).ingester_errors)
+        .map(|run| report::figures(run, &samples, &health).ingester_errors)
         .sum();
     let availability = if plan.ha {
         format!(
@@ -262,6 +262,8 @@ async fn main() {
          changes at most {HEALTHY_P99_MS:.0} ms, for 3 s in a row\n\n\
          ## Faults\n\n{table}\n\
          Changes written meanwhile: committed by PostgreSQL from the fault until healthy again. \
+         Unhealthy meanwhile: the seconds of that span in which the pipeline was not healthy \
+         (the fault is undone only after the outage and the restart). \
          Re-sent by Connect: Kafka's growth beyond the changes committed, from the fault until \
          the next; rewritten by a consumer: changes written to Cassandra beyond the offsets \
          committed. Per fault these are off by the changes in flight at the window's ends.\n\n\
@@ -283,7 +285,7 @@ async fn main() {
         },
         rate = plan.rate,
         max_lag = health.max_lag,
-        table = report::fault_table(&runs, &samples),
+        table = report::fault_table(&runs, &samples, &health),
         drained = match drained {
             Some(at) => format!("every change was in Cassandra at {at:.0} s"),
             None => format!(

@@ -75,10 +75,19 @@ pub struct FaultFigures {
     pub resent_by_connect: i64,
     pub rewritten_by_consumers: i64,
     pub ingester_errors: u64,
+    /// Seconds from the fault until healthy again in which the pipeline was not healthy: on
+    /// the high-availability stack a lost node should cost none.
+    pub unhealthy_seconds: usize,
 }
 
-pub fn figures(run: &FaultRun, samples: &[Sample]) -> FaultFigures {
+pub fn figures(run: &FaultRun, samples: &[Sample], health: &Health) -> FaultFigures {
     let until = run.healthy.unwrap_or(run.window_end);
+    let unhealthy_seconds = samples
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.at >= run.started && s.at < until)
+        .filter(|(index, _)| !health.is_healthy(samples, *index))
+        .count();
     let during: Vec<&Sample> = samples
         .iter()
         .filter(|s| s.at >= run.started && s.at <= until)
@@ -112,6 +121,7 @@ pub fn figures(run: &FaultRun, samples: &[Sample]) -> FaultFigures {
             .max_by(f64::total_cmp),
         resent_by_connect,
         rewritten_by_consumers,
+        unhealthy_seconds,
         ingester_errors: match (during.first(), during.last()) {
             (Some(first), Some(last)) => last.ingester_errors.saturating_sub(first.ingester_errors),
             _ => 0,
@@ -120,25 +130,27 @@ pub fn figures(run: &FaultRun, samples: &[Sample]) -> FaultFigures {
 }
 
 /// The faults' table in Markdown.
-pub fn fault_table(runs: &[FaultRun], samples: &[Sample]) -> String {
+pub fn fault_table(runs: &[FaultRun], samples: &[Sample], health: &Health) -> String {
     let mut table = String::from(
         "| fault | what was done | at | changes written meanwhile | healthy again after | \
+         unhealthy meanwhile | \
          largest lag (messages) | largest p99 (1 s windows) | re-sent by Connect | \
          rewritten by a consumer | ingester errors |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for run in runs {
-        let figures = figures(run, samples);
+        let figures = figures(run, samples, health);
         let healthy = run.healthy.map_or("**never**".to_owned(), |at| {
             format!("{:.0} s", at - run.started)
         });
         let healthy = format!("{healthy} (undone after {:.0} s)", run.undone - run.started);
         table.push_str(&format!(
-            "| {} | {} | {:.0} s | {} | {healthy} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {:.0} s | {} | {healthy} | {} s | {} | {} | {} | {} | {} |\n",
             run.fault.name(),
             run.description,
             run.started,
             figures.written,
+            figures.unhealthy_seconds,
             figures
                 .largest_lag
                 .map_or("unknown".to_owned(), |lag| lag.to_string()),

@@ -122,7 +122,8 @@ pub async fn run(stack: &Stack, benchmark: Benchmark) -> anyhow::Result<()> {
 pub enum DrillProfile {
     /// Every fault with outages of 15 s, at 300 changes/s: a few minutes, for CI.
     Short,
-    /// Every fault with outages of 60 s, at 1,000 changes/s.
+    /// Every fault with outages of 60 s, at 1,000 changes/s (400 on the high-availability
+    /// stack, which writes everything three times).
     Full,
 }
 

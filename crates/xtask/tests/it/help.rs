@@ -10,11 +10,13 @@ fn help_shows_no_password() {
             &["stack"],
             &["stack", "up"],
             &["stack", "down"],
+            &["stack", "kill"],
             &["stack", "status"],
             &["stack", "env"],
             &["stack", "logs"],
             &["test"],
             &["run"],
+            &["drill"],
             &["capture-fixtures"],
         ],
         &[

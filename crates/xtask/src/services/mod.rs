@@ -304,7 +304,11 @@ pub async fn status(stack: &Stack) -> bool {
     let mut all_healthy = true;
     for node in all_nodes(stack) {
         let running = node.process(stack).running_pid();
-        let line = match (running, node.probe(stack).await) {
+        // Bounded like the readiness waits: a client of a stopped service may retry forever.
+        let probed = tokio::time::timeout(Duration::from_secs(10), node.probe(stack))
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within 10 s")));
+        let line = match (running, probed) {
             (Some(pid), Ok(())) => format!("healthy    (pid {pid})"),
             (Some(pid), Err(error)) => format!("unhealthy  (pid {pid}): {error:#}"),
             (None, Ok(())) => "healthy    (not started by this state directory)".to_owned(),

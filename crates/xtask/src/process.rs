@@ -125,7 +125,7 @@ pub fn ensure_port_free(service: &str, address: &str, port: u16, flag: &str) -> 
     match TcpListener::bind((address, port)) {
         Ok(_) => Ok(()),
         Err(error) => bail!(
-            "port {address}:{port} needed by {service} is already in use ({error}); stop whatever holds it \
+            "port {port} needed by {service} is already in use on {address} ({error}); stop whatever holds it \
              (`ss -ltnp 'sport = :{port}'` shows it) or choose another port with {flag}"
         ),
     }

@@ -72,6 +72,14 @@ pub struct Config {
     #[arg(long, env = "CONSUMER_MAX_POLL_INTERVAL_MS", default_value_t = 300_000,
           value_parser = clap::value_parser!(u32).range(1..=86_400_000))]
     pub max_poll_interval_ms: u32,
+    /// How long the consumer group may be without a coordinator before the consumer replaces
+    /// its Kafka client, in seconds. librdkafka can stay without one after a broker restart,
+    /// consuming nothing, even once Kafka is back; a new client in the same group recovers and
+    /// reads on from the last commit. Past the group's session timeout (45 s), after which the
+    /// group has moved this consumer's partitions to its other members anyway.
+    #[arg(long, env = "CONSUMER_COORDINATOR_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub coordinator_timeout_secs: u64,
     /// Cassandra contact points (host:port), comma-separated.
     #[arg(
         long,

@@ -7,11 +7,13 @@
 //! second, and synchronously when partitions are revoked and at shutdown. Before a revocation
 //! completes, the partitions' queued jobs are dropped and running ones finish, so the next owner
 //! never races a stale write. A message that cannot be decoded or mapped goes to the
-//! dead-letter topic with the reason.
+//! dead-letter topic with the reason. A Kafka client whose group stays without a coordinator is
+//! replaced by a new one in the same group ([`crate::group_watch`]).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use debezium::{Change, Decoder};
 use rdkafka::ClientConfig;
@@ -29,7 +31,7 @@ use tracing::Instrument;
 
 use service::Health;
 
-use crate::group_watch::{COORDINATOR_BOUND, GroupHealth, GroupWatch};
+use crate::group_watch::{GroupHealth, GroupWatch};
 use crate::lanes::{Dispatched, Execute, Lanes, OffsetStore, Progress};
 use crate::mapping::{TABLES, mapping_for, plan_writes, write_time};
 use crate::metrics::{
@@ -58,19 +60,23 @@ pub struct ConsumeSettings {
     /// this long is dropped from the group.
     pub max_poll_interval_ms: u32,
     /// How long a hand-over to the lanes may wait before the partitions are paused.
-    pub pause_after: std::time::Duration,
+    pub pause_after: Duration,
+    /// How long the group may be without a coordinator before the Kafka client is replaced.
+    pub coordinator_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
     #[error("Kafka client setup failed: {0}")]
     Setup(#[source] KafkaError),
-    #[error(
-        "the consumer group has had no coordinator for {0:?} although Kafka's brokers answer \
-         (librdkafka stays stuck so after a broker restart): exiting so that a new client joins \
-         the group; nothing unwritten was committed"
-    )]
-    GroupStuck(std::time::Duration),
+}
+
+/// Why one Kafka client stopped consuming.
+enum ClientEnd {
+    /// The consumer is shutting down; what was written is committed.
+    Shutdown,
+    /// The group had no coordinator for this long: the client is to be replaced.
+    GroupStuck(Duration),
 }
 
 /// Finishes revoked partitions' writes before they move, logs commits and rebalances, and
@@ -82,6 +88,8 @@ struct ConsumeContext {
     group_watch: Mutex<GroupWatch>,
     /// Cancelled when the group is stuck without a coordinator (see [`crate::group_watch`]).
     group_stuck: CancellationToken,
+    /// Replaced clients still closing (see [`close_in_background`]).
+    closing_clients: Arc<AtomicUsize>,
 }
 
 impl ClientContext for ConsumeContext {
@@ -96,23 +104,35 @@ impl ClientContext for ConsumeContext {
         let problem = (!up).then(|| "no connection to a Kafka broker is up".to_owned());
         self.health.report("kafka", problem);
         let group_state = statistics.cgrp.as_ref().map(|group| group.state.as_str());
-        let group = self
-            .group_watch
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .observe(group_state, up, Instant::now());
+        let (group, bound) = {
+            let mut watch = self
+                .group_watch
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            (watch.observe(group_state, Instant::now()), watch.bound())
+        };
         let problem = match group {
             GroupHealth::Fine => None,
             GroupHealth::Coordinatorless(lasted) => Some(format!(
-                "no consumer group coordinator for {}s (state {}); the consumer exits after {}s",
+                "no consumer group coordinator for {}s (state {}); the Kafka client is replaced \
+                 after {}s",
                 lasted.as_secs(),
                 group_state.unwrap_or_default(),
-                COORDINATOR_BOUND.as_secs()
+                bound.as_secs()
             )),
+            // A replaced client closes only once it reaches Kafka: until then Kafka is down, and
+            // a new client would wait for it as this one does. So at most two clients exist.
+            GroupHealth::Stuck(lasted) if self.closing_clients.load(Ordering::Acquire) > 0 => {
+                Some(format!(
+                    "no consumer group coordinator for {}s; the Kafka client replaced before has \
+                     not closed yet either, so Kafka is unreachable",
+                    lasted.as_secs()
+                ))
+            }
             GroupHealth::Stuck(lasted) => {
                 self.group_stuck.cancel();
                 Some(format!(
-                    "no consumer group coordinator for {}s: exiting",
+                    "no consumer group coordinator for {}s: replacing the Kafka client",
                     lasted.as_secs()
                 ))
             }
@@ -196,6 +216,21 @@ fn commit_stored<C: Consumer<ConsumeContext>>(consumer: &C, when: &str) {
     }
 }
 
+/// The settings every Kafka client of the consumer shares.
+pub fn kafka_client_config(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        // A broker in controlled shutdown can answer a metadata request with no broker at all,
+        // and librdkafka ≥ 2.10 then drops every broker it knew. It bootstraps again only after
+        // this long without metadata, 5 minutes by default: with one broker (the plain stack)
+        // a restart left the consumer without a coordinator, consuming nothing, for 5 minutes
+        // (caught by the Kafka outage test, about one restart in four). 10 s, by then the
+        // restarted broker has long answered.
+        .set("metadata.recovery.rebootstrap.trigger.ms", "10000");
+    config
+}
+
 /// How many messages librdkafka fetches ahead of the lanes, at most (see `create_consumer`).
 const PREFETCHED_MESSAGES: u32 = 2048;
 
@@ -203,8 +238,7 @@ fn create_consumer(
     settings: &ConsumeSettings,
     context: ConsumeContext,
 ) -> Result<KafkaConsumer, ConsumeError> {
-    let consumer: KafkaConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &settings.brokers)
+    let consumer: KafkaConsumer = kafka_client_config(&settings.brokers)
         .set("group.id", &settings.group_id)
         // A new group reads everything there is, not just what arrives after it starts.
         .set("auto.offset.reset", "earliest")
@@ -253,21 +287,61 @@ fn create_consumer(
 }
 
 fn create_producer(settings: &ConsumeSettings) -> Result<FutureProducer, ConsumeError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", &settings.brokers)
+    kafka_client_config(&settings.brokers)
         .set("enable.idempotence", "true")
         .create()
         .map_err(ConsumeError::Setup)
 }
 
 /// Consumes until `shutdown`, then lets running writes finish, commits what has been written
-/// and returns.
+/// and returns. A client whose group is stuck without a coordinator is replaced meanwhile.
 pub async fn run(
     settings: &ConsumeSettings,
     sink: Arc<CassandraSink>,
     observability: Observability,
     shutdown: &CancellationToken,
 ) -> Result<(), ConsumeError> {
+    let replicator = Arc::new(Replicator {
+        sink,
+        dead_letters: create_producer(settings)?,
+        dead_letter_topic: settings.dead_letter_topic.clone(),
+        observability: observability.clone(),
+    });
+    let mut decoder = Decoder::new().accept_schemaless(settings.accept_schemaless);
+    let closing_clients = Arc::new(AtomicUsize::new(0));
+    loop {
+        match consume_with_one_client(
+            settings,
+            &replicator,
+            &closing_clients,
+            &mut decoder,
+            shutdown,
+        )
+        .await?
+        {
+            ClientEnd::Shutdown => return Ok(()),
+            ClientEnd::GroupStuck(lasted) => {
+                observability.metrics.kafka_client_replacements.inc();
+                tracing::warn!(
+                    "the consumer group has had no coordinator for {}s: replacing the Kafka \
+                     client; the new one reads on from the last commit, so writes since then \
+                     are repeated",
+                    lasted.as_secs()
+                );
+            }
+        }
+    }
+}
+
+/// Consumes with a Kafka client of its own until `shutdown` or until its group is stuck.
+async fn consume_with_one_client(
+    settings: &ConsumeSettings,
+    replicator: &Arc<Replicator>,
+    closing_clients: &Arc<AtomicUsize>,
+    decoder: &mut Decoder,
+    shutdown: &CancellationToken,
+) -> Result<ClientEnd, ConsumeError> {
+    let observability = &replicator.observability;
     let progress = Arc::new(Progress::new(shutdown.clone()));
     let group_stuck = CancellationToken::new();
     let consumer = Arc::new(create_consumer(
@@ -276,24 +350,18 @@ pub async fn run(
             metrics: Arc::clone(&observability.metrics),
             progress: Arc::clone(&progress),
             health: observability.health.clone(),
-            group_watch: Mutex::new(GroupWatch::default()),
+            group_watch: Mutex::new(GroupWatch::new(settings.coordinator_timeout)),
             group_stuck: group_stuck.clone(),
+            closing_clients: Arc::clone(closing_clients),
         },
     )?);
-    let replicator = Arc::new(Replicator {
-        sink,
-        dead_letters: create_producer(settings)?,
-        dead_letter_topic: settings.dead_letter_topic.clone(),
-        observability: observability.clone(),
-    });
     let offsets: Arc<dyn OffsetStore> = consumer.clone();
     let lanes = Lanes::start(
         settings.max_in_flight,
-        Arc::clone(&replicator),
+        Arc::clone(replicator),
         Arc::clone(&progress),
         Arc::clone(&offsets),
     );
-    let mut decoder = Decoder::new().accept_schemaless(settings.accept_schemaless);
     tracing::info!(
         topics = ?settings.topics,
         group = %settings.group_id,
@@ -317,8 +385,12 @@ pub async fn run(
                 let received = tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = group_stuck.cancelled() => {
+                        // The stuck client cannot commit; what its lanes write now is written
+                        // again after the last commit, harmlessly (writes are idempotent).
                         lanes.close().await;
-                        return Err(ConsumeError::GroupStuck(COORDINATOR_BOUND));
+                        drop(offsets);
+                        close_in_background(consumer, Arc::clone(closing_clients));
+                        return Ok(ClientEnd::GroupStuck(settings.coordinator_timeout));
                     }
                     received = consumer.recv() => received,
                 };
@@ -343,7 +415,7 @@ pub async fn run(
         };
         let offset = message.offset();
         let lane = lane_for(message.topic(), message.key(), lanes.count());
-        let job = span.in_scope(|| plan_job(message, &mut decoder, &observability.metrics));
+        let job = span.in_scope(|| plan_job(message, decoder, &observability.metrics));
         let waiting = Waiting {
             consumer: consumer.as_ref(),
             shutdown,
@@ -384,7 +456,7 @@ pub async fn run(
                     // as the outage), so the job runs as a task of its own: a revocation's
                     // callback, which runs inside the poll, waits for it to stop.
                     let stop = progress.dispatch(&partition, offset);
-                    let replicator = Arc::clone(&replicator);
+                    let replicator = Arc::clone(replicator);
                     let execution = tokio::spawn(
                         async move { replicator.execute(&job, &stop).await }.instrument(span),
                     );
@@ -403,7 +475,23 @@ pub async fn run(
     lanes.close().await;
     commit_stored(consumer.as_ref(), "at shutdown");
     tracing::info!("consumer stopped; offsets committed");
-    Ok(())
+    Ok(ClientEnd::Shutdown)
+}
+
+/// Closes a replaced client on a blocking thread, counted in `closing_clients` meanwhile:
+/// dropping it polls until librdkafka has closed, which waits for Kafka to answer (while Kafka is
+/// down, as long as the outage), and the new client need not wait.
+fn close_in_background(consumer: Arc<KafkaConsumer>, closing_clients: Arc<AtomicUsize>) {
+    closing_clients.fetch_add(1, Ordering::AcqRel);
+    tokio::task::spawn_blocking(move || {
+        let closing = Instant::now();
+        drop(consumer);
+        closing_clients.fetch_sub(1, Ordering::AcqRel);
+        tracing::info!(
+            "the replaced Kafka client closed after {} ms",
+            closing.elapsed().as_millis()
+        );
+    });
 }
 
 fn log_receive_error(error: &KafkaError) {
@@ -432,7 +520,7 @@ struct Waiting<'a> {
     consumer: &'a KafkaConsumer,
     shutdown: &'a CancellationToken,
     /// How long a wait may go before the assigned partitions are paused.
-    pause_after: std::time::Duration,
+    pause_after: Duration,
 }
 
 impl Waiting<'_> {

@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use backoff::Backoff;
-use rdkafka::ClientConfig;
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
 };
@@ -139,7 +138,7 @@ pub async fn apply(
     retention: Retention,
 ) -> Result<Outcome, DeadLetterTopicError> {
     let admin = AdminClient::<DefaultClientContext>::from_config(
-        ClientConfig::new().set("bootstrap.servers", brokers),
+        &crate::consume::kafka_client_config(brokers),
     )
     .map_err(DeadLetterTopicError::Client)?;
     let options = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT));

@@ -5,7 +5,8 @@
 //! - [`mapping`]: pure — which Cassandra table, key and values a PostgreSQL change becomes.
 //! - [`sink`]: Cassandra IO — prepared statements, retries while Cassandra is away.
 //! - [`consume`]: Kafka IO — the consume loop, at-least-once offsets, rebalances.
-//! - [`group_watch`]: pure — whether the consumer group is stuck without a coordinator.
+//! - [`group_watch`]: pure — whether the consumer group is stuck without a coordinator, and its
+//!   Kafka client is to be replaced.
 //! - [`ordering`]: pure — which writes may run concurrently, which offset is safe to store.
 //! - [`lanes`]: the concurrent writers, in order per key, and the shared offset progress.
 //! - [`dead_letter_topic`]: Kafka IO — the dead-letter topic's retention.

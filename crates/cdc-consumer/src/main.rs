@@ -88,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
         // Long enough that a busy but healthy Cassandra never pauses the stream, well within
         // any poll deadline.
         pause_after: std::time::Duration::from_millis(500),
+        coordinator_timeout: std::time::Duration::from_secs(config.coordinator_timeout_secs),
     };
     // On a worker thread rather than main's own: handing a message to a lane then stays on the
     // runtime's threads instead of waking one from the main thread for every message.

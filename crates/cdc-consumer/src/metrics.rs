@@ -91,6 +91,8 @@ pub struct ConsumerMetrics {
     pub lag: Family<PartitionLabels, Gauge>,
     /// Changes being written to Cassandra now (at most one per lane).
     pub writes_in_flight: Gauge,
+    /// Kafka clients replaced because their group had no coordinator for too long.
+    pub kafka_client_replacements: Counter,
 }
 
 impl ConsumerMetrics {
@@ -105,6 +107,7 @@ impl ConsumerMetrics {
             stage_seconds: Family::new_with_constructor(latency_histogram),
             lag: Family::default(),
             writes_in_flight: Gauge::default(),
+            kafka_client_replacements: Counter::default(),
         };
         // A labelled series exists only once its labels are first used: until a retry, the
         // dashboard's retries panel would show "No data" rather than 0, and the first retry's
@@ -156,6 +159,11 @@ impl ConsumerMetrics {
             "writes_in_flight",
             "Changes being written to Cassandra now",
             metrics.writes_in_flight.clone(),
+        );
+        registry.register(
+            "kafka_client_replacements",
+            "Kafka clients replaced because their consumer group had no coordinator for too long",
+            metrics.kafka_client_replacements.clone(),
         );
         metrics
     }

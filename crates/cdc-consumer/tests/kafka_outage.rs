@@ -3,6 +3,13 @@
 //! PostgreSQL meanwhile reaches Cassandra once the broker is back (Debezium resumes from its
 //! replication slot).
 //!
+//! The consumer's group has no coordinator while the broker is down. With the coordinator
+//! timeout at 10 s here (60 s by default), the consumer replaces its Kafka client during the
+//! outage, once: the replaced client cannot close before Kafka is back, and until it has, the new
+//! one is not replaced. The new client is the one that resumes, as it would after librdkafka
+//! stayed without a coordinator for good (which a restart of the only broker sometimes caused
+//! before the consumer's re-bootstrap setting).
+//!
 //! A test binary of its own because it stops the stack's broker: cargo runs test binaries one
 //! after another, so no other test sees Kafka down. It drives the stack through
 //! `cargo xtask stack down kafka` / `stack up`, with the state directory `cargo xtask test`
@@ -14,8 +21,8 @@ use std::time::Duration;
 
 use scylla::value::CqlDate;
 use support::{
-    RunningConsumer, TestPipeline, await_health, await_tickers, cassandra, health, insert_tickers,
-    xtask,
+    RunningConsumer, TestPipeline, await_health, await_tickers, cassandra, eventually, health,
+    insert_tickers, sample, xtask,
 };
 
 /// 2025-11-08: day 20400 since the epoch.
@@ -23,13 +30,22 @@ const CQL_DAY: CqlDate = CqlDate((1u32 << 31) + 20400);
 const DAY: &str = "2025-11-08";
 const OUTAGE: Duration = Duration::from_secs(20);
 const SYMBOL: &str = "BNBUSDT";
+const COORDINATOR_TIMEOUT_SECS: &str = "10";
+const REPLACEMENTS: &str = "cdc_consumer_kafka_client_replacements_total";
 
 #[tokio::test]
 async fn the_pipeline_rides_out_a_kafka_outage() {
     support::required_env("CDC_STATE_DIR");
     let pipeline = TestPipeline::start("kafka_outage").await;
     let symbol = SYMBOL;
-    let mut consumer = RunningConsumer::start(&pipeline);
+    let mut consumer = RunningConsumer::start_in_group(
+        &pipeline,
+        pipeline.name(),
+        &[(
+            "CONSUMER_COORDINATOR_TIMEOUT_SECS",
+            COORDINATOR_TIMEOUT_SECS,
+        )],
+    );
     let postgres = pipeline.database().ingester().await;
     insert_tickers(&postgres, symbol, DAY, 1, 10).await;
     let session = cassandra().await;
@@ -50,6 +66,21 @@ async fn the_pipeline_rides_out_a_kafka_outage() {
     insert_tickers(&postgres, symbol, DAY, 11, 90).await;
     await_health(&consumer, 503, "/healthz reporting Kafka down").await;
     tokio::time::sleep(OUTAGE).await;
+    // Statistics come every 5 s, so the client is replaced 10–15 s after the group lost its
+    // coordinator.
+    eventually(
+        Duration::from_secs(30),
+        "the Kafka client replaced while the group has no coordinator",
+        || async { (sample(&consumer.metrics().await, REPLACEMENTS)? >= 1.0).then_some(()) },
+    )
+    .await;
+    // Long enough for the new client to reach the timeout too.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert_eq!(
+        sample(&consumer.metrics().await, REPLACEMENTS),
+        Some(1.0),
+        "one replacement while Kafka is down: the replaced client is still closing"
+    );
     assert!(
         consumer.is_running(),
         "the consumer exited while Kafka was down"

@@ -598,7 +598,7 @@ fn plan_job(
         committed_us,
         event.ts_ms,
         message.timestamp().to_millis(),
-        now_us(),
+        service::unix_time_us(),
     ) {
         metrics.stage(stage, seconds);
     }
@@ -685,14 +685,6 @@ fn arrival_stages(
         previous_us = Some(at_us);
     }
     stages
-}
-
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
-        })
 }
 
 #[cfg(test)]

@@ -126,13 +126,20 @@ mod tests {
         }
     }
 
+    /// A tracker that has handed out `offsets` of [`partition`], in that order.
+    fn tracker_with_dispatched(offsets: impl IntoIterator<Item = i64>) -> OffsetTracker {
+        let p = partition();
+        let mut tracker = OffsetTracker::default();
+        for offset in offsets {
+            tracker.dispatched(&p, offset);
+        }
+        tracker
+    }
+
     #[test]
     fn stores_only_once_everything_before_is_written() {
         let p = partition();
-        let mut tracker = OffsetTracker::default();
-        for offset in 10..14 {
-            tracker.dispatched(&p, offset);
-        }
+        let mut tracker = tracker_with_dispatched(10..14);
         assert_eq!(tracker.written(&p, 12), None);
         assert_eq!(tracker.written(&p, 11), None);
         assert_eq!(tracker.written(&p, 10), Some(12));
@@ -144,9 +151,7 @@ mod tests {
     fn gaps_in_offsets_are_not_waited_for() {
         // Transaction markers and compaction leave offsets no message has.
         let p = partition();
-        let mut tracker = OffsetTracker::default();
-        tracker.dispatched(&p, 5);
-        tracker.dispatched(&p, 8);
+        let mut tracker = tracker_with_dispatched([5, 8]);
         assert_eq!(tracker.written(&p, 8), None);
         assert_eq!(tracker.written(&p, 5), Some(8));
     }
@@ -154,10 +159,7 @@ mod tests {
     #[test]
     fn an_abandoned_message_blocks_every_later_offset() {
         let p = partition();
-        let mut tracker = OffsetTracker::default();
-        for offset in 0..4 {
-            tracker.dispatched(&p, offset);
-        }
+        let mut tracker = tracker_with_dispatched(0..4);
         assert_eq!(tracker.written(&p, 0), Some(0));
         tracker.abandoned(&p, 1);
         assert_eq!(tracker.written(&p, 2), None);
@@ -169,8 +171,7 @@ mod tests {
     #[test]
     fn a_forgotten_partition_stores_nothing_more() {
         let p = partition();
-        let mut tracker = OffsetTracker::default();
-        tracker.dispatched(&p, 0);
+        let mut tracker = tracker_with_dispatched([0]);
         tracker.forget(&p);
         assert_eq!(tracker.written(&p, 0), None);
         // Assigned again later, it starts from what it is handed then.
@@ -196,11 +197,8 @@ mod tests {
             order_seed in any::<u64>(),
         ) {
             let p = partition();
-            let mut tracker = OffsetTracker::default();
             let offsets: Vec<i64> = offsets.into_iter().collect();
-            for offset in &offsets {
-                tracker.dispatched(&p, *offset);
-            }
+            let mut tracker = tracker_with_dispatched(offsets.iter().copied());
             let mut finishing = offsets.clone();
             // A cheap deterministic shuffle driven by the seed.
             let mut state = order_seed | 1;

@@ -13,7 +13,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use debezium::ExactDecimal;
-use futures::TryStreamExt;
+use futures::{Stream, StreamExt, TryStreamExt};
+use scylla::client::pager::QueryPager;
 use scylla::client::session::Session;
 use scylla::value::{CqlDate, CqlTimestamp, CqlValue, Row as CqlRow};
 
@@ -435,23 +436,12 @@ pub async fn read_cassandra(
         values.push(CqlValue::Timestamp(CqlTimestamp(
             window.until.timestamp_millis(),
         )));
-        let mut rows = session
+        let pager = session
             .execute_iter(statement.clone(), values)
             .await
-            .map_err(cassandra_error("the table's rows"))?
-            .rows_stream::<CqlRow>()
             .map_err(cassandra_error("the table's rows"))?;
-        while let Some(row) = rows
-            .try_next()
-            .await
-            .map_err(cassandra_error("the table's rows"))?
-        {
-            let cells = row
-                .columns
-                .into_iter()
-                .zip(table.columns)
-                .map(|(value, column)| cassandra_cell(table, column, value))
-                .collect::<Result<Vec<_>, _>>()?;
+        let mut rows = cell_rows(pager, table, table.columns, "the table's rows")?;
+        while let Some(cells) = rows.try_next().await? {
             result.insert(cells[..table.key_len].to_vec(), cells);
         }
     }
@@ -472,26 +462,15 @@ async fn cassandra_partitions(
         names.join(", "),
         table.cql_table
     );
-    let mut rows = session
+    let pager = session
         .query_iter(query, ())
         .await
-        .map_err(cassandra_error("the table's partitions"))?
-        .rows_stream::<CqlRow>()
         .map_err(cassandra_error("the table's partitions"))?;
+    let mut rows = cell_rows(pager, table, partition_columns, "the table's partitions")?;
     let first_day = window.since.timestamp_millis().div_euclid(86_400_000);
     let last_day = (window.until.timestamp_millis() - 1).div_euclid(86_400_000);
     let mut partitions = Vec::new();
-    while let Some(row) = rows
-        .try_next()
-        .await
-        .map_err(cassandra_error("the table's partitions"))?
-    {
-        let cells = row
-            .columns
-            .into_iter()
-            .zip(partition_columns)
-            .map(|(value, column)| cassandra_cell(table, column, value))
-            .collect::<Result<Vec<_>, _>>()?;
+    while let Some(cells) = rows.try_next().await? {
         let symbol_matches = match &window.symbol {
             Some(symbol) => cells.first() == Some(&Cell::Text(symbol.clone())),
             None => true,
@@ -512,6 +491,27 @@ async fn cassandra_partitions(
         }
     }
     Ok(partitions)
+}
+
+/// The rows `pager` returns, each as the cells of `columns`; `reading` names what was being
+/// read, for an error.
+fn cell_rows<'a>(
+    pager: QueryPager,
+    table: &'static TableMapping,
+    columns: &'a [Column],
+    reading: &'static str,
+) -> Result<impl Stream<Item = Result<Vec<Cell>, VerifyError>> + Unpin + 'a, VerifyError> {
+    let rows = pager
+        .rows_stream::<CqlRow>()
+        .map_err(cassandra_error(reading))?;
+    Ok(rows.map(move |row| {
+        row.map_err(cassandra_error(reading))?
+            .columns
+            .into_iter()
+            .zip(columns)
+            .map(|(value, column)| cassandra_cell(table, column, value))
+            .collect()
+    }))
 }
 
 fn cassandra_cell(

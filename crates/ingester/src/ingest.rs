@@ -10,11 +10,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use binance::{BinanceClient, ClientConfig, plan_ticker_requests};
 use service::Health;
 use service::prometheus_client::registry::Registry;
+use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -63,8 +64,51 @@ impl Shared {
     pub fn report_weight(&self) {
         let budget = self.binance.budget();
         self.metrics
-            .weight(budget.used(now_ms()), budget.allowance());
+            .weight(budget.used(service::unix_time_ms()), budget.allowance());
     }
+
+    /// The pace of a loop that runs every `period` until shutdown.
+    pub fn ticks(&self, period: Duration) -> Ticks {
+        let mut interval = tokio::time::interval(period);
+        // A step longer than the period (a backfill) is followed by the next at once, not by
+        // a burst of the ticks it missed.
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Ticks {
+            interval,
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
+/// A loop's ticks, from [`Shared::ticks`].
+pub struct Ticks {
+    interval: Interval,
+    shutdown: CancellationToken,
+}
+
+impl Ticks {
+    /// Waits for the next tick: true when it comes, false once shutting down, which wins when
+    /// both are ready.
+    pub async fn tick(&mut self) -> bool {
+        tokio::select! {
+            biased;
+            _ = self.shutdown.cancelled() => false,
+            _ = self.interval.tick() => true,
+        }
+    }
+}
+
+/// Why `/healthz` should fail for a loop, if it should: PostgreSQL unreachable, and the loop's
+/// own `problem`, both named when both hold. Pure.
+pub fn health_problem(postgres_connected: bool, problem: Option<String>) -> Option<String> {
+    let problems: Vec<String> = [
+        (!postgres_connected).then(|| "PostgreSQL is unreachable".to_owned()),
+        problem,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!problems.is_empty()).then(|| problems.join("; "))
 }
 
 /// Runs the ingester until `shutdown` is cancelled, or for one poll with `--once`.
@@ -116,7 +160,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Inge
         symbols.len()
     );
 
-    let clock_offset_ms = info.server_time - now_ms();
+    let clock_offset_ms = info.server_time - service::unix_time_ms();
     let partitions = Partitions::new(config.pg_retention_days, clock_offset_ms, metrics.clone());
 
     let shutdown = shutdown.child_token();
@@ -200,14 +244,6 @@ pub fn ticker_reserve(poll_weight: u32, window_ms: i64, period_ms: u128) -> u32 
     u32::try_from(polls)
         .unwrap_or(u32::MAX)
         .saturating_mul(poll_weight)
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-        })
 }
 
 #[cfg(test)]

@@ -21,10 +21,9 @@ use std::time::{Duration, Instant};
 
 use binance::request::Endpoint;
 use binance::{Interval, Priority};
-use tokio::time::MissedTickBehavior;
 use tracing::Instrument;
 
-use crate::ingest::{Shared, now_ms};
+use crate::ingest::{Shared, health_problem};
 use crate::klines::{Cursors, KlineBatch, PAGE_LIMIT, SeriesFailures, has_next_page};
 use crate::metrics::binance_error_kind;
 use crate::partitions::Partitions;
@@ -101,14 +100,9 @@ impl KlineSync {
     /// Passes every `period` until shutdown. A pass longer than the period (a backfill) is
     /// followed by the next at once, and that one is short: only the latest candles are new.
     pub async fn run(mut self, period: Duration) {
-        let mut ticks = tokio::time::interval(period);
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                biased;
-                _ = self.shared.shutdown.cancelled() => break,
-                _ = ticks.tick() => { self.pass().await; }
-            }
+        let mut ticks = self.shared.ticks(period);
+        while ticks.tick().await {
+            self.pass().await;
         }
     }
 
@@ -269,7 +263,7 @@ impl KlineSync {
     }
 
     fn exchange_now_ms(&self) -> i64 {
-        now_ms().saturating_add(self.clock_offset_ms)
+        service::unix_time_ms().saturating_add(self.clock_offset_ms)
     }
 }
 
@@ -280,14 +274,7 @@ fn kline_problem(
     failures: &SeriesFailures,
     threshold: u32,
 ) -> Option<String> {
-    let problems: Vec<String> = [
-        (!postgres_connected).then(|| "PostgreSQL is unreachable".to_owned()),
-        failures.problem(threshold),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    (!problems.is_empty()).then(|| problems.join("; "))
+    health_problem(postgres_connected, failures.problem(threshold))
 }
 
 #[cfg(test)]

@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 
 use binance::request::Endpoint;
 use chrono::Utc;
-use tokio::time::MissedTickBehavior;
 use tracing::Instrument;
 
 use crate::buffer::{TickerBuffer, TickerPoll};
-use crate::ingest::Shared;
+use crate::ingest::{Shared, health_problem};
 use crate::metrics::binance_error_kind;
 use crate::partitions::Partitions;
 use crate::store::{Store, StoreError};
@@ -54,14 +53,9 @@ impl TickerLoop {
 
     /// Polls every `period` until shutdown, then writes what is still buffered.
     pub async fn run(mut self, period: Duration) {
-        let mut ticks = tokio::time::interval(period);
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                biased;
-                _ = self.shared.shutdown.cancelled() => break,
-                _ = ticks.tick() => { self.poll().await; }
-            }
+        let mut ticks = self.shared.ticks(period);
+        while ticks.tick().await {
+            self.poll().await;
         }
         if !self.buffer.is_empty() {
             self.flush().await;
@@ -190,15 +184,9 @@ fn ticker_problem(
     binance_failures: u32,
     threshold: u32,
 ) -> Option<String> {
-    let problems: Vec<String> = [
-        (!postgres_connected).then(|| "PostgreSQL is unreachable".to_owned()),
-        (binance_failures >= threshold)
-            .then(|| format!("Binance failed {binance_failures} consecutive polls")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    (!problems.is_empty()).then(|| problems.join("; "))
+    let binance_failing = (binance_failures >= threshold)
+        .then(|| format!("Binance failed {binance_failures} consecutive polls"));
+    health_problem(postgres_connected, binance_failing)
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
@@ -50,7 +49,10 @@ impl AppState {
             .unwrap_or(HeaderName::from_static("x-mbx-used-weight-1m"));
         AppState {
             universe: Universe::new(config.symbols, config.seed),
-            clock: SimClock::new(config.start_time.unwrap_or_else(real_now_ms), config.speed),
+            clock: SimClock::new(
+                config.start_time.unwrap_or_else(service::unix_time_ms),
+                config.speed,
+            ),
             limiter: Mutex::new(WeightLimiter::new(limiter)),
             faults: FaultInjector::new(config.fault_rates(), config.seed),
             broken_kline_symbols: config.broken_kline_symbols.iter().cloned().collect(),
@@ -202,7 +204,7 @@ async fn admin_bans(State(state): State<Arc<AppState>>) -> Response {
             banned_until: record.banned_until_ms,
             banned: record
                 .banned_until_ms
-                .is_some_and(|until| real_now_ms() < until),
+                .is_some_and(|until| service::unix_time_ms() < until),
         }),
     )
 }
@@ -233,7 +235,7 @@ async fn admin_storm(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
     };
     let storm = number("status").and_then(|status| {
         let status = u16::try_from(status).map_err(|_| BinanceError::invalid_value("status"))?;
-        Storm::new(status, number("seconds")?, real_now_ms())
+        Storm::new(status, number("seconds")?, service::unix_time_ms())
     });
     let body = storm.and_then(|storm| {
         tracing::warn!(
@@ -277,7 +279,7 @@ async fn market_data(
         tokio::time::sleep(latency).await;
     }
     let storm = *state.storm.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(refusal) = storm.and_then(|storm| storm.refusal(real_now_ms())) {
+    if let Some(refusal) = storm.and_then(|storm| storm.refusal(service::unix_time_ms())) {
         let response = json_response(StatusCode::OK, Err(refusal.error));
         return match refusal.retry_after_secs {
             Some(seconds) => with_retry_after(response, seconds),
@@ -288,7 +290,7 @@ async fn market_data(
         .limiter
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .admit(real_now_ms(), weight);
+        .admit(service::unix_time_ms(), weight);
     let used = match admission {
         Admission::Allowed { used } => used,
         Admission::TooManyRequests {
@@ -380,12 +382,4 @@ fn json_response(status: StatusCode, body: Result<String, BinanceError>) -> Resp
         body,
     )
         .into_response()
-}
-
-fn real_now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-        })
 }

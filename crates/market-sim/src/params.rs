@@ -237,20 +237,17 @@ mod tests {
                 "{bad}"
             );
         }
-        assert_eq!(
-            ticker_request(&params("symbols=%5B%5D")).unwrap_err().code,
-            -1102
-        );
-        assert_eq!(
-            ticker_request(&params("symbol=A&symbols=%5B%22B%22%5D"))
-                .unwrap_err()
-                .code,
-            -1128
-        );
-        assert_eq!(
-            ticker_request(&params("type=MAXI")).unwrap_err().code,
-            -1130
-        );
+        for (query, code) in [
+            ("symbols=%5B%5D", -1102),
+            ("symbol=A&symbols=%5B%22B%22%5D", -1128),
+            ("type=MAXI", -1130),
+        ] {
+            assert_eq!(
+                ticker_request(&params(query)).unwrap_err().code,
+                code,
+                "{query}"
+            );
+        }
         assert_eq!(
             ticker_request(&params("type=MINI")).unwrap(),
             TickerRequest {
@@ -292,39 +289,21 @@ mod tests {
                 .limit,
             500
         );
-        assert_eq!(
-            klines_request(&params("interval=1m")).unwrap_err().code,
-            -1102
-        );
-        assert_eq!(
-            klines_request(&params("symbol=BTCUSDT")).unwrap_err().code,
-            -1102
-        );
-        assert_eq!(
-            klines_request(&params("symbol=BTCUSDT&interval=2m"))
-                .unwrap_err()
-                .code,
-            -1120
-        );
-        for limit in ["0", "1001", "-1"] {
-            let query = format!("symbol=BTCUSDT&interval=1m&limit={limit}");
+        for (query, code) in [
+            ("interval=1m", -1102),
+            ("symbol=BTCUSDT", -1102),
+            ("symbol=BTCUSDT&interval=2m", -1120),
+            ("symbol=BTCUSDT&interval=1m&limit=0", -1130),
+            ("symbol=BTCUSDT&interval=1m&limit=1001", -1130),
+            ("symbol=BTCUSDT&interval=1m&limit=-1", -1130),
+            ("symbol=BTCUSDT&interval=1m&startTime=x", -1100),
+            ("symbol=BTC%20USDT&interval=1m", -1100),
+        ] {
             assert_eq!(
-                klines_request(&params(&query)).unwrap_err().code,
-                -1130,
-                "{limit}"
+                klines_request(&params(query)).unwrap_err().code,
+                code,
+                "{query}"
             );
         }
-        assert_eq!(
-            klines_request(&params("symbol=BTCUSDT&interval=1m&startTime=x"))
-                .unwrap_err()
-                .code,
-            -1100
-        );
-        assert_eq!(
-            klines_request(&params("symbol=BTC%20USDT&interval=1m"))
-                .unwrap_err()
-                .code,
-            -1100
-        );
     }
 }

@@ -1,11 +1,13 @@
 //! What every binary of the pipeline does the same way: logging set up from `RUST_LOG` and a
-//! format flag, a shutdown token cancelled by SIGTERM (`docker stop`) or SIGINT (Ctrl-C), and
-//! the `/metrics` and `/healthz` endpoints.
+//! format flag, a shutdown token cancelled by SIGTERM (`docker stop`) or SIGINT (Ctrl-C), the
+//! `/metrics` and `/healthz` endpoints, and the wall clock as Unix time.
 
 mod http;
 
 pub use http::{Health, serve_operations};
 pub use prometheus_client;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
 
@@ -54,4 +56,22 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
     }
     tracing::info!("shutting down");
     shutdown.cancel();
+}
+
+/// The wall clock in Unix milliseconds (0 before 1970).
+pub fn unix_time_ms() -> i64 {
+    since_unix_epoch(Duration::as_millis)
+}
+
+/// The wall clock in Unix microseconds (0 before 1970).
+pub fn unix_time_us() -> i64 {
+    since_unix_epoch(Duration::as_micros)
+}
+
+/// The time since 1970 counted in the unit of `count`, saturating rather than wrapping: a
+/// clock set before 1970 reads 0.
+fn since_unix_epoch(count: fn(&Duration) -> u128) -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| i64::try_from(count(&since)).unwrap_or(i64::MAX))
 }

@@ -46,18 +46,11 @@ pub async fn register(
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let url = format!("{connect_url}/connectors/{name}");
-    let response = http()
-        .put(format!("{url}/config"))
-        .json(config)
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        let status = response.status();
-        bail!(
-            "Kafka Connect refused connector {name}: {status} {}",
-            response.text().await?
-        );
-    }
+    send_expecting_success(
+        http().put(format!("{url}/config")).json(config),
+        &format!("connector {name}"),
+    )
+    .await?;
     resume(connect_url, name).await?;
     wait_until_running(&url, timeout)
         .await
@@ -76,14 +69,24 @@ pub async fn resume(connect_url: &str, name: &str) -> anyhow::Result<()> {
 }
 
 async fn change_state(connect_url: &str, name: &str, action: &str) -> anyhow::Result<()> {
-    let response = http()
-        .put(format!("{connect_url}/connectors/{name}/{action}"))
-        .send()
-        .await?;
+    send_expecting_success(
+        http().put(format!("{connect_url}/connectors/{name}/{action}")),
+        &format!("to {action} {name}"),
+    )
+    .await
+}
+
+/// Sends `request`; when Connect does not answer with success, fails naming what it refused
+/// (`refused`), its status and its explanation.
+async fn send_expecting_success(
+    request: reqwest::RequestBuilder,
+    refused: &str,
+) -> anyhow::Result<()> {
+    let response = request.send().await?;
     if !response.status().is_success() {
         let status = response.status();
         bail!(
-            "Kafka Connect refused to {action} {name}: {status} {}",
+            "Kafka Connect refused {refused}: {status} {}",
             response.text().await?
         );
     }

@@ -219,14 +219,13 @@ async fn start_pipeline(variant: Variant) -> TestPipeline {
 /// The compose default's polls against a frozen simulator, moved one period between polls:
 /// `polls` ticker polls of every symbol, and a 1m kline poll of every symbol every 30 s.
 async fn write_workload(pipeline: &TestPipeline, polls: u64) -> (Written, PostgresBytes) {
-    let sim = RunningSim::start(SimConfig::parse_from([
-        "market-sim",
-        "--listen=127.0.0.1:0",
-        &format!("--symbols={SYMBOLS}"),
-        "--speed=0",
-        &format!("--start-time={MARKET_START_MS}"),
-        "--weight-limit=1000000",
-    ]))
+    let sim = RunningSim::start(SimConfig {
+        symbols: SYMBOLS,
+        speed: 0.0,
+        start_time: Some(MARKET_START_MS),
+        weight_limit: 1_000_000,
+        ..SimConfig::in_process()
+    })
     .await
     .expect("cannot start the simulator");
     let binance = BinanceClient::new(ClientConfig {

@@ -15,7 +15,7 @@ use clap::Parser;
 use market_sim::{RunningSim, SimConfig};
 use stack_fixtures::TestPipeline;
 
-const SYMBOLS: i64 = 400;
+const SYMBOLS: usize = 400;
 const TICKER_PERIOD_SECS: f64 = 5.0;
 
 #[derive(Parser, Debug)]
@@ -40,11 +40,10 @@ impl Drop for KillOnDrop {
 #[tokio::main]
 async fn main() {
     let settings = Settings::parse();
-    let sim = RunningSim::start(SimConfig::parse_from([
-        "market-sim",
-        "--listen=127.0.0.1:0",
-        &format!("--symbols={SYMBOLS}"),
-    ]))
+    let sim = RunningSim::start(SimConfig {
+        symbols: SYMBOLS,
+        ..SimConfig::in_process()
+    })
     .await
     .expect("starting the simulator");
     let pipeline = TestPipeline::start_with_topics_from_connect("first_start").await;

@@ -14,11 +14,10 @@
 
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use market_sim::{RunningSim, SimConfig};
 use stack_fixtures::{StackEnvironment, TestDatabase, unique_name};
 
-const SYMBOLS: &str = "2000";
+const SYMBOLS: usize = 2000;
 const POLLS: u32 = 20;
 
 /// Median, best and worst of `times`, in milliseconds.
@@ -38,15 +37,11 @@ fn summary(times: &mut [Duration]) -> String {
 
 #[tokio::main]
 async fn main() {
-    let sim = RunningSim::start(SimConfig::parse_from([
-        "market-sim",
-        "--listen",
-        "127.0.0.1:0",
-        "--symbols",
-        SYMBOLS,
-        "--speed",
-        "0",
-    ]))
+    let sim = RunningSim::start(SimConfig {
+        symbols: SYMBOLS,
+        speed: 0.0,
+        ..SimConfig::in_process()
+    })
     .await
     .expect("starting the simulator");
     let database = TestDatabase::create(

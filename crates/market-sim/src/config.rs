@@ -70,6 +70,23 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
+    /// The settings of a simulator started in-process (tests, benchmarks): every flag's default,
+    /// nothing read from the environment or the command line, listening on a free port of
+    /// 127.0.0.1. Change settings with struct update syntax:
+    /// `SimConfig { symbols: 40, ..SimConfig::in_process() }`.
+    pub fn in_process() -> Self {
+        // The defaults come from the flags themselves, with every env binding cut, so that a
+        // MARKET_SIM_* or LOG_FORMAT variable of the test process cannot leak in.
+        let matches = <Self as clap::CommandFactory>::command()
+            .mut_args(|arg| arg.env(None))
+            .try_get_matches_from(["market-sim"])
+            .expect("the simulator's flag defaults do not parse: a bug in SimConfig");
+        let mut config = <Self as clap::FromArgMatches>::from_arg_matches(&matches)
+            .expect("the simulator's flag defaults do not make a SimConfig: a bug in SimConfig");
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config
+    }
+
     pub fn limiter(&self) -> LimiterConfig {
         LimiterConfig {
             limit: self.weight_limit,
@@ -100,5 +117,29 @@ fn rate(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
         _ => Err(format!("{text:?} is not a rate between 0 and 1")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_process_settings_ignore_the_environment() {
+        // SAFETY: no other test of this crate reads or writes the environment.
+        unsafe { std::env::set_var("MARKET_SIM_SYMBOLS", "7") };
+        let in_process = SimConfig::in_process();
+        let from_flags = SimConfig::parse_from(["market-sim"]);
+        unsafe { std::env::remove_var("MARKET_SIM_SYMBOLS") };
+        assert_eq!(
+            in_process.symbols, 400,
+            "the flag's default, not the environment"
+        );
+        assert_eq!(
+            from_flags.symbols, 7,
+            "the command line does read the environment"
+        );
+        assert_eq!(in_process.listen.port(), 0, "a free port");
+        assert!(in_process.listen.ip().is_loopback());
     }
 }

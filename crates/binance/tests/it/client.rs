@@ -4,29 +4,25 @@
 use std::time::{Duration, Instant};
 
 use binance::{BinanceClient, ClientConfig, Error, Interval, RetryPolicy};
-use clap::Parser;
 use market_sim::{RunningSim, SimConfig};
 
 /// 2024-03-01T12:00:00.250Z.
 const START: i64 = 1_709_294_400_250;
 
-async fn sim(extra: &[&str]) -> RunningSim {
-    let start = START.to_string();
-    let mut args = vec![
-        "market-sim",
-        "--listen",
-        "127.0.0.1:0",
-        "--symbols",
-        "60",
-        "--speed",
-        "0",
-        "--start-time",
-        &start,
-    ];
-    args.extend_from_slice(extra);
-    RunningSim::start(SimConfig::parse_from(args))
-        .await
-        .unwrap()
+/// The settings of these tests' simulator: a frozen clock at [`START`] and 60 symbols. A test
+/// changes what it needs with struct update syntax.
+fn frozen_market() -> SimConfig {
+    SimConfig {
+        symbols: 60,
+        speed: 0.0,
+        start_time: Some(START),
+        ..SimConfig::in_process()
+    }
+}
+
+/// A simulator started in-process with `config`.
+async fn sim(config: SimConfig) -> RunningSim {
+    RunningSim::start(config).await.unwrap()
 }
 
 /// Fast retries so that failure tests finish quickly.
@@ -54,7 +50,12 @@ fn names(symbols: &[&str]) -> Vec<String> {
 
 #[tokio::test]
 async fn ping_and_exchange_info_adopts_the_weight_limit() {
-    let sim = sim(&["--weight-limit", "1200", "--weight-window-secs", "10"]).await;
+    let sim = sim(SimConfig {
+        weight_limit: 1200,
+        weight_window_secs: 10,
+        ..frozen_market()
+    })
+    .await;
     let client = client_for(&sim);
     client.ping().await.unwrap();
     let info = client.exchange_info().await.unwrap();
@@ -70,7 +71,7 @@ async fn ping_and_exchange_info_adopts_the_weight_limit() {
 
 #[tokio::test]
 async fn tickers_for_few_many_and_all_symbols() {
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     let client = client_for(&sim);
     let few = client
         .ticker_24h(&names(&["BTCUSDT", "PEPEUSDT"]))
@@ -101,7 +102,7 @@ async fn tickers_for_few_many_and_all_symbols() {
 
 #[tokio::test]
 async fn klines_page_through_history_without_gaps() {
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     let client = client_for(&sim);
     let start = START - 2_500 * 60_000;
     let mut klines = Vec::new();
@@ -139,7 +140,7 @@ async fn klines_page_through_history_without_gaps() {
 
 #[tokio::test]
 async fn an_invalid_symbol_is_not_retried() {
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     let client = client_for(&sim);
     let started = Instant::now();
     let error = client
@@ -165,21 +166,41 @@ async fn an_invalid_symbol_is_not_retried() {
 
 #[tokio::test]
 async fn server_errors_and_damaged_bodies_are_retried() {
-    for flag in ["--error-rate", "--truncate-rate", "--malformed-rate"] {
-        let sim = sim(&[flag, "0.4", "--seed", "3"]).await;
+    // The settings of a simulator injecting one fault into 40% of market-data responses.
+    let faulty = |set_fault: fn(&mut SimConfig)| {
+        let mut config = SimConfig {
+            seed: 3,
+            ..frozen_market()
+        };
+        set_fault(&mut config);
+        config
+    };
+    for (fault, config) in [
+        ("error_rate", faulty(|config| config.error_rate = 0.4)),
+        ("truncate_rate", faulty(|config| config.truncate_rate = 0.4)),
+        (
+            "malformed_rate",
+            faulty(|config| config.malformed_rate = 0.4),
+        ),
+    ] {
+        let sim = sim(config).await;
         let client = client_for(&sim);
         for _ in 0..10 {
             let klines = client
                 .klines("BTCUSDT", Interval::Minute5, None, None, 50)
                 .await;
-            assert_eq!(klines.unwrap_or_else(|e| panic!("{flag}: {e}")).len(), 50);
+            assert_eq!(klines.unwrap_or_else(|e| panic!("{fault}: {e}")).len(), 50);
         }
     }
 }
 
 #[tokio::test]
 async fn retries_give_up_after_max_attempts() {
-    let sim = sim(&["--error-rate", "1"]).await;
+    let sim = sim(SimConfig {
+        error_rate: 1.0,
+        ..frozen_market()
+    })
+    .await;
     let client = client_for(&sim);
     let error = client.ping().await.unwrap_err();
     assert!(
@@ -203,14 +224,12 @@ async fn retries_give_up_after_max_attempts() {
 async fn a_429_is_waited_out_via_retry_after() {
     // The sim allows 10 weight per 1-second window; the client believes Binance's 6000/min
     // until told otherwise, so it runs into 429 and must honour Retry-After.
-    let sim = sim(&[
-        "--weight-limit",
-        "10",
-        "--weight-window-secs",
-        "1",
-        "--ban-after",
-        "100",
-    ])
+    let sim = sim(SimConfig {
+        weight_limit: 10,
+        weight_window_secs: 1,
+        ban_after: 100,
+        ..frozen_market()
+    })
     .await;
     let client = client_for(&sim);
     let started = Instant::now();
@@ -229,14 +248,12 @@ async fn a_429_is_waited_out_via_retry_after() {
 
 #[tokio::test]
 async fn the_budget_paces_requests_without_any_429() {
-    let sim = sim(&[
-        "--weight-limit",
-        "20",
-        "--weight-window-secs",
-        "1",
-        "--ban-after",
-        "1",
-    ])
+    let sim = sim(SimConfig {
+        weight_limit: 20,
+        weight_window_secs: 1,
+        ban_after: 1,
+        ..frozen_market()
+    })
     .await;
     let client = client_for(&sim);
     client.exchange_info().await.unwrap(); // weight 20: adopts 20 per second; our share is 10
@@ -259,14 +276,12 @@ async fn the_budget_paces_requests_without_any_429() {
 
 #[tokio::test]
 async fn a_418_ban_stops_all_requests() {
-    let sim = sim(&[
-        "--weight-limit",
-        "4",
-        "--ban-after",
-        "1",
-        "--ban-secs",
-        "300",
-    ])
+    let sim = sim(SimConfig {
+        weight_limit: 4,
+        ban_after: 1,
+        ban_secs: 300,
+        ..frozen_market()
+    })
     .await;
     // Another process on our IP gets it banned: spends the window, gets a 429, sends again.
     for _ in 0..5 {

@@ -6,16 +6,18 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use market_sim::SimConfig;
 
-use crate::{MINUTE, START, START_CANDLE, config, database, eventually, free_port, get, sample};
-use crate::{sim_on, spawn, stop};
+use crate::{MINUTE, START_CANDLE, config, database, eventually, free_port, get, sample};
+use crate::{frozen_market, sim, spawn, stop};
 
 /// Hours of 1m history each series starts with: one page (181 candles) of each of 391 series.
 const HISTORY_HOURS: i64 = 3;
 const TICKER_PERIOD: Duration = Duration::from_secs(1);
 
 /// Open time of the oldest candle a series starts with, the newest being the candle open at
-/// start-up (the market runs in real time from [`START`]; start-up takes well under a minute).
+/// start-up (the market runs in real time from [`START`](crate::START); start-up takes well
+/// under a minute).
 const HISTORY_START: i64 = START_CANDLE - HISTORY_HOURS * 60 * MINUTE;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -25,19 +27,13 @@ async fn every_ticker_poll_is_on_time_while_every_symbol_is_backfilled() {
     // Real time, so that every ticker poll is new. 1400 weight per 10 s, of which the
     // ingester spends half, 700: its ticker polls (20 lists of 20 symbols, 40 a poll) take
     // 400 of them, the backfill (391 pages, 2 each) would take them all if it could.
-    let sim = sim_on(
-        "127.0.0.1:0",
-        START,
-        "1",
-        &[
-            "--symbols",
-            "400",
-            "--weight-limit",
-            "1400",
-            "--weight-window-secs",
-            "10",
-        ],
-    )
+    let sim = sim(SimConfig {
+        speed: 1.0,
+        symbols: 400,
+        weight_limit: 1400,
+        weight_window_secs: 10,
+        ..frozen_market()
+    })
     .await;
     let symbols = trading_usdt_pairs(&sim.base_url()).await;
     let listen = format!("127.0.0.1:{}", free_port());

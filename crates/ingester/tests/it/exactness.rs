@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::{HISTORY_START, config, database, sim};
+use crate::{HISTORY_START, config, database, frozen_market, sim};
 
 const SYMBOLS: [&str; 3] = ["PEPEUSDT", "SYM0101USDT", "SYM0102USDT"];
 
@@ -57,7 +57,7 @@ fn assert_same_decimal(what: &str, stored: &str, served: &str) {
 async fn stored_values_equal_the_simulator_strings() {
     let database = database("exactness").await;
     let admin = database.admin().await;
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     ingester::run(
         config(
             &database.ingester_url(),
@@ -178,7 +178,7 @@ async fn an_unchanged_candle_is_not_written_again() {
     const SYMBOL: &str = "SYM0103USDT";
     let database = database("unchanged_candle").await;
     let admin = database.admin().await;
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     let once = || {
         config(
             &database.ingester_url(),

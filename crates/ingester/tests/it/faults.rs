@@ -4,11 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use market_sim::RunningSim;
+use market_sim::{RunningSim, SimConfig};
 
 use crate::{
-    HISTORY_START, MINUTE, START, START_CANDLE, config, continuous_span, database, eventually,
-    free_port, get, market_now, metric, open_times, sample, sim, sim_on, spawn, stop, within,
+    HISTORY_START, MINUTE, START_CANDLE, config, continuous_span, database, eventually, free_port,
+    frozen_market, get, market_now, metric, open_times, sample, sim, spawn, stop, within,
 };
 
 /// Ticker polls fetched and stored, on the /metrics of the ingester listening on `listen`.
@@ -38,7 +38,12 @@ async fn storms_of_5xx_and_truncated_bodies_are_survived() {
     const SYMBOL: &str = "SYM0131USDT";
     let database = database("storms").await;
     let admin = database.admin().await;
-    let sim = sim(&["--error-rate", "0.3", "--truncate-rate", "0.2"]).await;
+    let sim = sim(SimConfig {
+        error_rate: 0.3,
+        truncate_rate: 0.2,
+        ..frozen_market()
+    })
+    .await;
     let listen = format!("127.0.0.1:{}", free_port());
     let running = spawn(config(
         &database.ingester_url(),
@@ -71,7 +76,11 @@ async fn a_malformed_response_is_counted_and_skipped() {
     const SYMBOL: &str = "SYM0132USDT";
     let database = database("malformed").await;
     // Every market-data body has a broken number; exchangeInfo's are in fields not parsed.
-    let sim = sim(&["--malformed-rate", "1"]).await;
+    let sim = sim(SimConfig {
+        malformed_rate: 1.0,
+        ..frozen_market()
+    })
+    .await;
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let running = spawn(config(
@@ -149,16 +158,13 @@ async fn the_weight_budget_keeps_the_ingester_under_the_limit() {
     let admin = database.admin().await;
     // 40 per second, and a 10-minute ban on the first request sent during a 429: an ingester
     // that overspent once would stop storing anything for the rest of the test.
-    let sim = sim(&[
-        "--weight-limit",
-        "40",
-        "--weight-window-secs",
-        "1",
-        "--ban-after",
-        "1",
-        "--ban-secs",
-        "600",
-    ])
+    let sim = sim(SimConfig {
+        weight_limit: 40,
+        weight_window_secs: 1,
+        ban_after: 1,
+        ban_secs: 600,
+        ..frozen_market()
+    })
     .await;
     let listen = format!("127.0.0.1:{}", free_port());
     // Each second asks for 2 (tickers) + 24 (klines) while the budget allows 20.
@@ -221,16 +227,13 @@ async fn a_429_and_a_418_from_another_client_are_waited_out() {
     const SYMBOL: &str = "SYM0133USDT";
     let database = database("ban").await;
     let admin = database.admin().await;
-    let sim = sim(&[
-        "--weight-limit",
-        "100",
-        "--weight-window-secs",
-        "2",
-        "--ban-after",
-        "3",
-        "--ban-secs",
-        "3",
-    ])
+    let sim = sim(SimConfig {
+        weight_limit: 100,
+        weight_window_secs: 2,
+        ban_after: 3,
+        ban_secs: 3,
+        ..frozen_market()
+    })
     .await;
     let listen = format!("127.0.0.1:{}", free_port());
     let running = spawn(config(
@@ -314,12 +317,11 @@ async fn broken_and_rejected_series_leave_every_other_series_current() {
         .await
         .unwrap();
     // A market minute per second: every healthy 1m series gets a new candle every poll.
-    let sim = sim_on(
-        "127.0.0.1:0",
-        START,
-        "60",
-        &["--broken-kline-symbols", BROKEN],
-    )
+    let sim = sim(SimConfig {
+        speed: 60.0,
+        broken_kline_symbols: vec![BROKEN.to_string()],
+        ..frozen_market()
+    })
     .await;
     let listen = format!("127.0.0.1:{}", free_port());
     let running = spawn(config(

@@ -37,29 +37,20 @@ pub async fn database(label: &str) -> TestDatabase {
     TestDatabase::create(&StackEnvironment::from_env(), &unique_name(label)).await
 }
 
-/// A frozen simulator at `START` with `extra` flags.
-pub async fn sim(extra: &[&str]) -> RunningSim {
-    sim_on("127.0.0.1:0", START, "0", extra).await
+/// The settings of these tests' simulator: a frozen clock at [`START`] and 200 symbols. A test
+/// changes what it needs with struct update syntax.
+pub fn frozen_market() -> SimConfig {
+    SimConfig {
+        symbols: 200,
+        speed: 0.0,
+        start_time: Some(START),
+        ..SimConfig::in_process()
+    }
 }
 
-/// A simulator on `listen` whose market starts at `start` and runs at `speed`, with 200
-/// symbols unless `extra` says otherwise.
-pub async fn sim_on(listen: &str, start: i64, speed: &str, extra: &[&str]) -> RunningSim {
-    let start = start.to_string();
-    let mut args = vec![
-        "market-sim",
-        "--listen",
-        listen,
-        "--speed",
-        speed,
-        "--start-time",
-        &start,
-    ];
-    if !extra.contains(&"--symbols") {
-        args.extend(["--symbols", "200"]);
-    }
-    args.extend_from_slice(extra);
-    RunningSim::start(SimConfig::parse_from(args))
+/// A simulator started in-process with `config`.
+pub async fn sim(config: SimConfig) -> RunningSim {
+    RunningSim::start(config)
         .await
         .expect("starting the simulator")
 }

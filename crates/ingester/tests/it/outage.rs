@@ -1,11 +1,14 @@
 //! Gap-free klines: after ten market minutes without polling — the ingester stopped, or Binance
 //! unreachable while it runs — every 1m candle is in PostgreSQL.
 
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use market_sim::SimConfig;
 
 use crate::{
     HISTORY_START, MINUTE, START, START_CANDLE, config, continuous_span, database, eventually,
-    free_port, metric, open_times, sim, sim_on, spawn, stop,
+    free_port, frozen_market, metric, open_times, sim, spawn, stop,
 };
 
 const TEN_MINUTES: i64 = 10 * MINUTE;
@@ -15,7 +18,7 @@ async fn a_restart_after_ten_minutes_backfills_every_candle() {
     const SYMBOLS: [&str; 2] = ["SYM0111USDT", "SYM0112USDT"];
     let database = database("restart_backfill").await;
     let admin = database.admin().await;
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     let once = || {
         config(
             &database.ingester_url(),
@@ -50,9 +53,13 @@ async fn binance_unreachable_for_ten_minutes_leaves_no_gap() {
     const SYMBOL: &str = "SYM0113USDT";
     let database = database("binance_unreachable").await;
     let admin = database.admin().await;
-    let binance = format!("127.0.0.1:{}", free_port());
+    let binance = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let operations = format!("127.0.0.1:{}", free_port());
-    let first = sim_on(&binance, START, "0", &[]).await;
+    let first = sim(SimConfig {
+        listen: binance,
+        ..frozen_market()
+    })
+    .await;
     let running = spawn(config(
         &database.ingester_url(),
         &first.base_url(),
@@ -74,7 +81,12 @@ async fn binance_unreachable_for_ten_minutes_leaves_no_gap() {
         || async { (metric(&operations, unreachable).await >= 1.0).then_some(()) },
     )
     .await;
-    let second = sim_on(&binance, START + TEN_MINUTES, "0", &[]).await;
+    let second = sim(SimConfig {
+        listen: binance,
+        start_time: Some(START + TEN_MINUTES),
+        ..frozen_market()
+    })
+    .await;
     let open_now = (START + TEN_MINUTES) / MINUTE * MINUTE;
     eventually("the backfill", Duration::from_secs(60), || async {
         (open_times(&admin, SYMBOL).await.last() == Some(&open_now)).then_some(())

@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use crate::{START, config, database, eventually, free_port, metric, sim, spawn, stop};
+use crate::{
+    START, config, database, eventually, free_port, frozen_market, metric, sim, spawn, stop,
+};
 
 /// The partitions of `table`, by name.
 async fn partitions(admin: &tokio_postgres::Client, table: &str) -> Vec<String> {
@@ -63,7 +65,7 @@ async fn the_window_is_made_at_start_up_and_days_past_it_are_dropped() {
         .await
         .expect("seeding the earlier run's rows");
 
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     let listen = format!("127.0.0.1:{}", free_port());
     // Two days' window from 1 March 12:00 (the simulator's clock): 28 February to 4 March; the
     // week candle containing an hour before it opened on Monday 26 February, before the window.
@@ -194,7 +196,7 @@ async fn a_write_whose_day_has_no_partition_creates_it_and_is_stored() {
     const SYMBOL: &str = "SYM0008USDT";
     let database = database("partition_missing").await;
     let admin = database.admin().await;
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     let listen = format!("127.0.0.1:{}", free_port());
     let running = spawn(config(
         &database.ingester_url(),

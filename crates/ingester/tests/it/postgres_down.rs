@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use market_sim::SimConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::{
-    MINUTE, START, config, continuous_span, database, eventually, free_port, market_now, metric,
-    open_times, sim_on, spawn, stop,
+    MINUTE, config, continuous_span, database, eventually, free_port, frozen_market, market_now,
+    metric, open_times, sim, spawn, stop,
 };
 
 /// A TCP proxy to PostgreSQL that can be cut.
@@ -118,7 +119,11 @@ async fn polls_buffered_while_postgres_is_away_are_written_after() {
     let database = database("postgres_down").await;
     let admin = database.admin().await;
     // A market minute per second, so that candles keep closing during the outage.
-    let sim = sim_on("127.0.0.1:0", START, "60", &[]).await;
+    let sim = sim(SimConfig {
+        speed: 60.0,
+        ..frozen_market()
+    })
+    .await;
     let proxy = Proxy::start(upstream(&database.ingester_url()).await).await;
     let listen = format!("127.0.0.1:{}", free_port());
     let health = format!("http://{listen}/healthz");

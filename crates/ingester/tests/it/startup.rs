@@ -6,9 +6,11 @@ use std::process::Command;
 
 use std::time::Duration;
 
+use market_sim::SimConfig;
+
 use crate::{
-    MINUTE, START, config, continuous_span, database, eventually, market_now, open_times, sim,
-    sim_on, spawn, stop,
+    MINUTE, config, continuous_span, database, eventually, frozen_market, market_now, open_times,
+    sim, spawn, stop,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,7 +18,7 @@ async fn an_unknown_symbol_stops_the_ingester_naming_it() {
     // Start-up fails before any write; a database of its own all the same, in case it did not.
     let database = database("unknown_symbol").await;
     let pg_url = database.ingester_url();
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     let base_url = sim.base_url();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_ingester"))
@@ -47,7 +49,7 @@ async fn an_unknown_symbol_stops_the_ingester_naming_it() {
 async fn all_tracks_every_trading_pair_of_the_quote_asset() {
     let database = database("all_btc_pairs").await;
     let admin = database.admin().await;
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     ingester::run(
         config(
             &database.ingester_url(),
@@ -85,7 +87,11 @@ async fn a_repeated_kline_interval_counts_once_and_every_series_stays_current() 
     let database = database("repeated_interval").await;
     let admin = database.admin().await;
     // A market minute per second.
-    let sim = sim_on("127.0.0.1:0", START, "60", &[]).await;
+    let sim = sim(SimConfig {
+        speed: 60.0,
+        ..frozen_market()
+    })
+    .await;
     let running = spawn(config(
         &database.ingester_url(),
         &sim.base_url(),

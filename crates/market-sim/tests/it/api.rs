@@ -5,9 +5,10 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use binance::{parse_klines, parse_tickers};
+use market_sim::SimConfig;
 use rust_decimal::Decimal;
 
-use crate::{START, get, json, sim};
+use crate::{START, frozen_market, get, json, sim};
 
 fn keys(value: &serde_json::Value) -> Vec<&str> {
     let mut keys: Vec<&str> = value
@@ -22,7 +23,7 @@ fn keys(value: &serde_json::Value) -> Vec<&str> {
 
 #[tokio::test]
 async fn ping_time_and_exchange_info() {
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     let (status, _, body) = get(&sim, "/api/v3/ping").await;
     assert_eq!((status, body.as_str()), (200, "{}"));
     let (_, _, body) = get(&sim, "/api/v3/time").await;
@@ -45,7 +46,7 @@ async fn ping_time_and_exchange_info() {
 
 #[tokio::test]
 async fn ticker_shapes() {
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     let (status, _, body) = get(&sim, "/api/v3/ticker/24hr?symbol=PEPEUSDT").await;
     assert_eq!(status, 200);
     let single = json(&body);
@@ -122,7 +123,7 @@ async fn ticker_shapes() {
 
 #[tokio::test]
 async fn kline_shape_and_paging() {
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     let (_, _, body) = get(&sim, "/api/v3/klines?symbol=BTCUSDT&interval=1m").await;
     let rows = json(&body);
     assert_eq!(rows.as_array().unwrap().len(), 500, "default limit");
@@ -174,7 +175,7 @@ async fn kline_shape_and_paging() {
 
 #[tokio::test]
 async fn the_open_candle_moves_with_the_clock() {
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     let latest = |sim| async move {
         let (_, _, body) = get(sim, "/api/v3/klines?symbol=ETHUSDT&interval=1m&limit=2").await;
         parse_klines(body.as_bytes()).unwrap()
@@ -208,7 +209,7 @@ async fn the_open_candle_moves_with_the_clock() {
 
 #[tokio::test]
 async fn day_ticker_agrees_with_one_minute_klines() {
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     let (_, _, body) = get(&sim, "/api/v3/ticker/24hr?symbol=SOLUSDT").await;
     let ticker = parse_tickers(body.as_bytes()).unwrap().remove(0);
     let mut klines = Vec::new();
@@ -253,7 +254,7 @@ async fn day_ticker_agrees_with_one_minute_klines() {
 
 #[tokio::test]
 async fn bad_input_gets_binance_error_codes() {
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     let cases = [
         (
             "/api/v3/ticker/24hr?symbols=%5B%22BTCUSDT%22,%20%22ETHUSDT%22%5D",
@@ -286,14 +287,12 @@ async fn bad_input_gets_binance_error_codes() {
 
 #[tokio::test]
 async fn weight_is_reported_then_429_then_418() {
-    let sim = sim(&[
-        "--weight-limit",
-        "120",
-        "--ban-after",
-        "2",
-        "--ban-secs",
-        "300",
-    ])
+    let sim = sim(SimConfig {
+        weight_limit: 120,
+        ban_after: 2,
+        ban_secs: 300,
+        ..frozen_market()
+    })
     .await;
     let used = |headers: &reqwest::header::HeaderMap| {
         headers["x-mbx-used-weight-1m"]
@@ -363,11 +362,13 @@ async fn weight_is_reported_then_429_then_418() {
 
 #[tokio::test]
 async fn the_same_seed_gives_the_same_market() {
-    let (a, b, c) = (
-        sim(&["--seed", "5"]).await,
-        sim(&["--seed", "5"]).await,
-        sim(&["--seed", "6"]).await,
-    );
+    let seeded = |seed| {
+        sim(SimConfig {
+            seed,
+            ..frozen_market()
+        })
+    };
+    let (a, b, c) = (seeded(5).await, seeded(5).await, seeded(6).await);
     let path = "/api/v3/klines?symbol=SYM0003USDT&interval=1h&limit=50";
     assert_eq!(get(&a, path).await.2, get(&b, path).await.2);
     assert_ne!(get(&a, path).await.2, get(&c, path).await.2);
@@ -377,10 +378,15 @@ async fn the_same_seed_gives_the_same_market() {
 
 #[tokio::test]
 async fn faults_are_injected() {
-    let sim_with = |flag: &'static str| async move { crate::sim(&[flag, "1"]).await };
+    // A simulator injecting one fault into every market-data response.
+    let sim_with = |set_fault: fn(&mut SimConfig)| {
+        let mut config = frozen_market();
+        set_fault(&mut config);
+        sim(config)
+    };
     let path = "/api/v3/ticker/24hr?symbol=BTCUSDT";
 
-    let (status, _, body) = get(&sim_with("--error-rate").await, path).await;
+    let (status, _, body) = get(&sim_with(|config| config.error_rate = 1.0).await, path).await;
     assert_eq!(
         (
             status,
@@ -389,7 +395,7 @@ async fn faults_are_injected() {
         (500, -1000)
     );
 
-    let (status, _, body) = get(&sim_with("--truncate-rate").await, path).await;
+    let (status, _, body) = get(&sim_with(|config| config.truncate_rate = 1.0).await, path).await;
     assert_eq!(status, 200);
     assert!(
         parse_tickers(body.as_bytes())
@@ -398,7 +404,7 @@ async fn faults_are_injected() {
             .contains("not valid JSON")
     );
 
-    let (status, _, body) = get(&sim_with("--malformed-rate").await, path).await;
+    let (status, _, body) = get(&sim_with(|config| config.malformed_rate = 1.0).await, path).await;
     assert_eq!(status, 200);
     let error = parse_tickers(body.as_bytes()).unwrap_err().to_string();
     assert!(
@@ -406,7 +412,11 @@ async fn faults_are_injected() {
         "{error}"
     );
 
-    let slow = crate::sim(&["--latency-ms", "150"]).await;
+    let slow = sim(SimConfig {
+        latency_ms: 150,
+        ..frozen_market()
+    })
+    .await;
     let started = Instant::now();
     get(&slow, "/api/v3/ping").await;
     assert!(started.elapsed() >= Duration::from_millis(150));
@@ -414,7 +424,7 @@ async fn faults_are_injected() {
 
 #[tokio::test]
 async fn stops_gracefully() {
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     let address = sim.address();
     sim.stop().await.unwrap();
     assert!(tokio::net::TcpStream::connect(address).await.is_err());
@@ -425,7 +435,7 @@ async fn stops_gracefully() {
 /// is refused by name.
 #[tokio::test]
 async fn a_storm_refuses_market_data_for_its_length() {
-    let sim = sim(&[]).await;
+    let sim = sim(frozen_market()).await;
     let http = reqwest::Client::new();
     let storm = |query: &'static str| {
         let request = http.post(format!("{}/admin/storm?{query}", sim.base_url()));

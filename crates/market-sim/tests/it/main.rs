@@ -4,30 +4,25 @@
 mod api;
 mod help;
 
-use clap::Parser;
 use market_sim::{RunningSim, SimConfig};
 
 /// 2024-03-01T12:00:00.250Z.
 pub const START: i64 = 1_709_294_400_250;
 
-/// A simulator with a frozen clock at [`START`], 30 symbols, and `extra` flags.
-pub async fn sim(extra: &[&str]) -> RunningSim {
-    let start = START.to_string();
-    let mut args = vec![
-        "market-sim",
-        "--listen",
-        "127.0.0.1:0",
-        "--symbols",
-        "30",
-        "--speed",
-        "0",
-        "--start-time",
-        &start,
-    ];
-    args.extend_from_slice(extra);
-    RunningSim::start(SimConfig::parse_from(args))
-        .await
-        .unwrap()
+/// The settings of these tests' simulator: a frozen clock at [`START`] and 30 symbols. A test
+/// changes what it needs with struct update syntax.
+pub fn frozen_market() -> SimConfig {
+    SimConfig {
+        symbols: 30,
+        speed: 0.0,
+        start_time: Some(START),
+        ..SimConfig::in_process()
+    }
+}
+
+/// A simulator started in-process with `config`.
+pub async fn sim(config: SimConfig) -> RunningSim {
+    RunningSim::start(config).await.unwrap()
 }
 
 /// GET `path_and_query` and return (status, headers, body).

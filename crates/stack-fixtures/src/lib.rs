@@ -17,6 +17,7 @@
 //! `cargo xtask test` calls it before and after the suite, and compares the pipeline's own
 //! [`Footprint`] before and after, failing when a test wrote into its topics or tables.
 
+pub mod cargo;
 pub mod cassandra;
 mod cleanup;
 pub mod connect;

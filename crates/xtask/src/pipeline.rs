@@ -6,6 +6,7 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::Context;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use stack_fixtures::cargo::cargo;
 
 use crate::config::Stack;
 use crate::install::{build_packages, ensure_debian_packages};
@@ -60,11 +61,41 @@ pub async fn test(stack: &Stack, cargo_test_args: &[String]) -> anyhow::Result<E
         "the pipeline's own topics and tables are as the suite found them ({topic_prefix}.*, {})",
         crate::config::PG_DATABASE
     );
+    verify_pipeline_tables(stack)?;
     Ok(if status.success() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The pipeline's replicated tables, as `cdc-consumer verify --table` names them.
+const REPLICATED_TABLES: [&str; 2] = ["ticker_24h", "klines"];
+
+/// `cdc-consumer verify` over the whole of each replicated table of the pipeline itself: a test
+/// that wrote a row into the pipeline's keyspace (which the footprint of PostgreSQL and Kafka
+/// does not show) leaves a difference that `verify` would report to the user.
+fn verify_pipeline_tables(stack: &Stack) -> anyhow::Result<()> {
+    for table in REPLICATED_TABLES {
+        let status = cargo()
+            .args(["run", "--quiet", "-p", "cdc-consumer", "--", "verify"])
+            .args(["--table", table, "--since", "2000-01-01T00:00:00Z"])
+            .envs(stack.client_environment())
+            // Read as Grafana's read-only role, as an operator would.
+            .env("PG_URL", stack.pg_url("grafana", &stack.grafana_password))
+            .env("RUST_LOG", "warn")
+            .current_dir(&stack.workspace_root)
+            .status()
+            .context("cannot run cdc-consumer verify")?;
+        anyhow::ensure!(
+            status.success(),
+            "after the suite, `cdc-consumer verify --table {table}` over the whole table found \
+             differences between PostgreSQL and Cassandra (see above): a test wrote into the \
+             pipeline's own keyspace or database"
+        );
+    }
+    tracing::info!("verify over the whole of {REPLICATED_TABLES:?}: no difference");
+    Ok(())
 }
 
 /// `--workspace`, unless the arguments name packages (`-p`/`--package`), which `--workspace`
@@ -134,33 +165,4 @@ async fn wait_for_shutdown_signal() -> anyhow::Result<()> {
         _ = terminate.recv() => {}
     }
     Ok(())
-}
-
-/// The cargo that runs xtask, so the same toolchain builds everything, without the variables
-/// `cargo run` set for xtask itself (`CARGO_MANIFEST_DIR`, `CARGO_PKG_…`): build scripts that
-/// watch them (ring's) would otherwise rebuild, and everything above them, whenever plain
-/// `cargo test` and `cargo xtask test` take turns.
-pub(crate) fn cargo() -> Command {
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
-    for (name, _) in std::env::vars_os() {
-        if is_set_by_cargo_for_a_package(&name.to_string_lossy()) {
-            command.env_remove(&name);
-        }
-    }
-    command
-}
-
-/// Whether `name` is one of the variables cargo sets for the package it runs.
-fn is_set_by_cargo_for_a_package(name: &str) -> bool {
-    [
-        "CARGO_MANIFEST_",
-        "CARGO_PKG_",
-        "CARGO_CRATE_",
-        "CARGO_BIN_",
-        "CARGO_PRIMARY_PACKAGE",
-        "CARGO_TARGET_TMPDIR",
-        "CARGO_RUSTC_CURRENT_DIR",
-    ]
-    .iter()
-    .any(|prefix| name.starts_with(prefix))
 }

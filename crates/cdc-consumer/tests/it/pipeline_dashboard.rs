@@ -392,31 +392,12 @@ fn built_binaries(binaries: &[&str]) -> Vec<PathBuf> {
         Some("debug") | None => "dev".to_owned(),
         Some(other) => other.to_owned(),
     };
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    let mut build = stack_fixtures::cargo::cargo();
+    // Without this package's variables, this build is the one `cargo xtask test` makes.
     build
         .args(["build", "--quiet", "--profile", &profile])
         .args(binaries.iter().flat_map(|name| ["--bin", name]))
         .current_dir(workspace_file(""));
-    // Cargo runs this test with this package's variables (CARGO_MANIFEST_DIR, CARGO_PKG_…);
-    // build scripts that watch them (ring's) would rebuild, and everything above them. Without
-    // them this build is the one `cargo xtask test` makes (it removes xtask's own).
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        let of_this_package = [
-            "CARGO_MANIFEST_",
-            "CARGO_PKG_",
-            "CARGO_CRATE_",
-            "CARGO_BIN_",
-            "CARGO_PRIMARY_PACKAGE",
-            "CARGO_TARGET_TMPDIR",
-            "CARGO_RUSTC_CURRENT_DIR",
-        ]
-        .iter()
-        .any(|prefix| name.starts_with(prefix));
-        if of_this_package {
-            build.env_remove(name.as_ref());
-        }
-    }
     let status = build.status().expect("cannot run cargo build");
     assert!(status.success(), "building {binaries:?} failed");
     binaries.iter().map(|name| profile_dir.join(name)).collect()

@@ -267,7 +267,7 @@ fn assigned_partitions(assignment: &[u8]) -> usize {
 /// tests stop and start the stack's services with it (`stack down SERVICE`, `stack up`).
 pub fn xtask(args: &[&str]) {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+    let status = stack_fixtures::cargo::cargo()
         .arg("xtask")
         .args(args)
         .current_dir(workspace)
@@ -308,7 +308,7 @@ impl Drop for RestoreStackOnDrop {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-            let _ = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+            let _ = stack_fixtures::cargo::cargo()
                 .args(["xtask", "stack", "up"])
                 .current_dir(workspace)
                 .status();

@@ -32,8 +32,8 @@ use tokio::time::sleep;
 use stack_fixtures::TestPipeline;
 use stack_fixtures::prometheus::{difference, histogram_buckets, quantile};
 use support::{
-    clock_ticks, consumer_command, events_replicated, free_port, machine_ticks, process_tree_ticks,
-    setting, stop,
+    consumer_command, cpu_over, events_replicated, free_port, machine_ticks, service_pids, setting,
+    stop,
 };
 
 const ROWS_PER_TRANSACTION: u32 = 50;
@@ -73,39 +73,6 @@ async fn machine_load(window: Duration) -> (String, f64) {
         .and_then(|text| text.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "—".to_owned());
     (load, busy)
-}
-
-/// `work`'s output, and each process's CPU while it ran, as a share of one core.
-async fn cpu_over<T>(
-    processes: &[(String, u32)],
-    work: impl std::future::Future<Output = T>,
-) -> (T, Vec<(String, f64)>) {
-    let ticks = |pid| process_tree_ticks(pid).unwrap_or(0);
-    let before: Vec<u64> = processes.iter().map(|(_, pid)| ticks(*pid)).collect();
-    let started = Instant::now();
-    let output = work.await;
-    let seconds = started.elapsed().as_secs_f64();
-    let shares = processes
-        .iter()
-        .zip(before)
-        .map(|((name, pid), before)| {
-            let used = ticks(*pid).saturating_sub(before) as f64 / clock_ticks();
-            (name.clone(), used / seconds)
-        })
-        .collect();
-    (output, shares)
-}
-
-/// `BENCH_SERVICE_PIDS`: `postgres=123,kafka=456,…`.
-fn service_pids() -> Vec<(String, u32)> {
-    std::env::var("BENCH_SERVICE_PIDS")
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(|pair| {
-            let (name, pid) = pair.split_once('=')?;
-            Some((name.to_owned(), pid.parse().ok()?))
-        })
-        .collect()
 }
 
 /// One measured round; `number` 0 is the warm-up.

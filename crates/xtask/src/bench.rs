@@ -13,10 +13,10 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
+use stack_fixtures::cargo::{cargo, without_package_variables};
 
 use crate::config::Stack;
 use crate::install;
-use crate::pipeline::cargo;
 use crate::services::{self, Service, connect};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -117,7 +117,7 @@ pub async fn run(stack: &Stack, benchmark: Benchmark) -> anyhow::Result<()> {
     results.write(stack, &header, &body)
 }
 
-/// How long the drill's faults last.
+/// How long the drill's faults last, or the search for the pipeline's ceiling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DrillProfile {
     /// Every fault with outages of 15 s, at 300 changes/s: a few minutes, for CI.
@@ -125,12 +125,16 @@ pub enum DrillProfile {
     /// Every fault with outages of 60 s, at 1,000 changes/s (400 on the high-availability
     /// stack, which writes everything three times).
     Full,
+    /// No fault: the direct writes raised step by step (`DRILL_CEILING_RATES`, each held for
+    /// `DRILL_STEP_SECONDS`, 120) until the pipeline no longer keeps up; each process's CPU per
+    /// step shows what saturates first.
+    Ceiling,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct DrillArgs {
     /// How long the faults last and how much load runs meanwhile (`DRILL_RATE` and
-    /// `DRILL_OUTAGE_SECONDS` override its figures).
+    /// `DRILL_OUTAGE_SECONDS` override its figures), or the ceiling search.
     #[arg(long, env = "DRILL_PROFILE", value_enum, default_value_t = DrillProfile::Full)]
     profile: DrillProfile,
 }
@@ -160,7 +164,10 @@ pub async fn drill(stack: &Stack, args: &DrillArgs) -> anyhow::Result<()> {
     let profile = match args.profile {
         DrillProfile::Short => "short",
         DrillProfile::Full => "full",
+        DrillProfile::Ceiling => "ceiling",
     };
+    // For the ceiling's CPU per process.
+    let pids = services::node_pids(stack);
     let figures = bench_program(
         stack,
         "cdc-consumer",
@@ -169,6 +176,7 @@ pub async fn drill(stack: &Stack, args: &DrillArgs) -> anyhow::Result<()> {
             ("DRILL_PROFILE", profile),
             ("DRILL_INGESTER", &ingester.to_string_lossy()),
             ("DRILL_PLOT", &plot.to_string_lossy()),
+            ("BENCH_SERVICE_PIDS", &pids),
         ],
     );
     // A fault the drill could not undo (it failed midway) must not leave a service down.
@@ -202,11 +210,26 @@ impl Results {
                 ("cargo xtask drill --ha --profile short", "drill-ha-short")
             }
             (DrillProfile::Full, true) => ("cargo xtask drill --ha", "drill-ha"),
+            (DrillProfile::Ceiling, false) => ("cargo xtask drill --profile ceiling", "ceiling"),
+            (DrillProfile::Ceiling, true) => {
+                ("cargo xtask drill --ha --profile ceiling", "ceiling-ha")
+            }
+        };
+        let title = match profile {
+            DrillProfile::Ceiling => {
+                "The pipeline's ceiling: the highest steady rate it keeps up with"
+            }
+            _ => "Chaos drill: faults under load, then verify",
         };
         Results {
-            title: "Chaos drill: faults under load, then verify",
+            title,
             command: command.to_owned(),
-            knobs: &["DRILL_RATE", "DRILL_OUTAGE_SECONDS"],
+            knobs: &[
+                "DRILL_RATE",
+                "DRILL_OUTAGE_SECONDS",
+                "DRILL_CEILING_RATES",
+                "DRILL_STEP_SECONDS",
+            ],
             name,
         }
     }
@@ -260,7 +283,10 @@ fn bench_command(
     let mut command = match pinned_to {
         Some(cpus) => {
             let mut command = Command::new("taskset");
-            command.args(["-c", cpus]).arg(cargo_program());
+            command
+                .args(["-c", cpus])
+                .arg(stack_fixtures::cargo::program());
+            without_package_variables(&mut command);
             command
         }
         None => cargo(),
@@ -272,10 +298,6 @@ fn bench_command(
         .envs(environment.iter().copied())
         .current_dir(&stack.workspace_root);
     captured_stdout(&mut command, &format!("{package}'s bench {target}"))
-}
-
-fn cargo_program() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
 
 /// Runs `command`, showing its stderr; its stdout, or an error naming `what`.
@@ -304,17 +326,14 @@ fn ingester(stack: &Stack) -> anyhow::Result<String> {
 /// meanwhile: its polling would otherwise count in Connect's idle CPU, and its changes (should
 /// `cargo xtask run` be writing) in the machine's load.
 async fn latency(stack: &Stack) -> anyhow::Result<String> {
-    let pids: Vec<String> = Service::ALL
-        .iter()
-        .filter_map(|service| Some(format!("{}={}", service.name(), service.pid(stack)?)))
-        .collect();
+    let pids = services::node_pids(stack);
     let (connector, _) = connect::read_connector_file(stack)?;
     connect::stop(stack, &connector).await?;
     let figures = bench_program(
         stack,
         "cdc-consumer",
         "latency",
-        &[("BENCH_SERVICE_PIDS", pids.join(",").as_str())],
+        &[("BENCH_SERVICE_PIDS", pids.as_str())],
     );
     let resumed = connect::resume(stack, &connector).await;
     let figures = figures?;
@@ -504,33 +523,24 @@ fn decode(stack: &Stack) -> anyhow::Result<String> {
             command.args(&pin[1..]).arg(program);
         }
         command.current_dir(root);
+        without_package_variables(&mut command);
         command
     };
-    run_checked(
-        cargo()
-            .args([
-                "bench",
-                "--quiet",
-                "-p",
-                "debezium",
-                "--bench",
-                "decode_ticker",
-                "--no-run",
-            ])
-            .current_dir(root),
-    )?;
+    // Built first, so that compiling stays out of the pinned, timed run.
+    let decode_bench = [
+        "bench",
+        "--quiet",
+        "-p",
+        "debezium",
+        "--bench",
+        "decode_ticker",
+    ];
+    run_checked(cargo().args(decode_bench).arg("--no-run").current_dir(root))?;
     tracing::info!("Rust: criterion, {rust_seconds} s");
     run_checked(
-        pinned(&cargo_program())
-            .args([
-                "bench",
-                "--quiet",
-                "-p",
-                "debezium",
-                "--bench",
-                "decode_ticker",
-                "--",
-            ])
+        pinned(&stack_fixtures::cargo::program())
+            .args(decode_bench)
+            .arg("--")
             .args([
                 "--warm-up-time",
                 "3",

@@ -62,6 +62,8 @@ enum Command {
     /// The chaos drill: the pipeline under steady load while a consumer and Connect are killed,
     /// Cassandra and Kafka stopped, PostgreSQL restarted and Binance storms, one at a time; then
     /// `verify` on both tables. Writes bench/results/drill.md (drill-short.md) and its plot.
+    /// `--profile ceiling` instead raises the load step by step to find the pipeline's ceiling
+    /// (bench/results/ceiling.md).
     Drill {
         #[command(flatten)]
         drill: bench::DrillArgs,

@@ -69,6 +69,20 @@ impl Consumers {
         (child, address)
     }
 
+    /// The running consumers' names (`cdc-consumer-1`, …) and process ids.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(index, slot)| {
+                Some((
+                    format!("cdc-consumer-{}", index + 1),
+                    slot.child.as_ref()?.id(),
+                ))
+            })
+            .collect()
+    }
+
     /// Where each running consumer serves `/metrics` and `/healthz`.
     pub fn addresses(&self) -> Vec<String> {
         self.slots

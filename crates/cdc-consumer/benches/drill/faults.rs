@@ -185,7 +185,7 @@ fn node_name(node: u8) -> &'static str {
 async fn xtask(args: Vec<&'static str>) {
     let shown = args.join(" ");
     let status = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        stack_fixtures::cargo::cargo()
             .arg("xtask")
             .args(&args)
             .current_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))

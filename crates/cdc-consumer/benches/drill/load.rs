@@ -4,10 +4,9 @@
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use clap::Parser;
 use market_sim::RunningSim;
 use market_sim::config::SimConfig;
 use stack_fixtures::TestPipeline;
@@ -19,21 +18,16 @@ const ROWS_PER_TRANSACTION: u64 = 50;
 /// both consumers have work.
 const DIRECT_SYMBOLS: u64 = 16;
 /// Symbols the simulator lists and the ingester tracks (`all` of them).
-const SIMULATED_SYMBOLS: &str = "40";
+const SIMULATED_SYMBOLS: usize = 40;
 
 /// The simulator, serving in this process on a free port.
 pub async fn simulator() -> RunningSim {
-    let config = SimConfig::try_parse_from([
-        "market-sim",
-        "--listen",
-        "127.0.0.1:0",
-        "--symbols",
-        SIMULATED_SYMBOLS,
-    ])
-    .expect("the simulator's settings");
-    RunningSim::start(config)
-        .await
-        .expect("starting the simulator")
+    RunningSim::start(SimConfig {
+        symbols: SIMULATED_SYMBOLS,
+        ..SimConfig::in_process()
+    })
+    .await
+    .expect("starting the simulator")
 }
 
 /// The release ingester (`DRILL_INGESTER`, built by `cargo xtask drill`), killed when dropped
@@ -50,6 +44,10 @@ impl Ingester {
         log: std::fs::File,
     ) -> Self {
         Ingester(ingester_command(pipeline, simulator, address, log))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
     }
 
     /// SIGTERM: the ingester writes what it holds and exits.
@@ -89,6 +87,7 @@ fn ingester_command(
 /// Direct inserts into `ticker_24h` at a steady rate, in transactions of 50, retried after a
 /// failure (PostgreSQL restarting) without bursting to catch up: the load stays what it says.
 pub struct DirectWriter {
+    rate: Arc<AtomicU32>,
     committed: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
@@ -98,20 +97,27 @@ impl DirectWriter {
     /// Starts writing `rate` changes a second into the database at `url`, with close times
     /// counted in milliseconds from `first_close_ms`.
     pub fn start(url: String, rate: u32, first_close_ms: i64) -> Self {
+        let rate = Arc::new(AtomicU32::new(rate));
         let committed = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn(write_steadily(
             url,
-            rate,
+            Arc::clone(&rate),
             first_close_ms,
             Arc::clone(&committed),
             Arc::clone(&stop),
         ));
         DirectWriter {
+            rate,
             committed,
             stop,
             task: std::sync::Mutex::new(Some(task)),
         }
+    }
+
+    /// Writes `rate` changes a second from the next transaction on.
+    pub fn set_rate(&self, rate: u32) {
+        self.rate.store(rate, Ordering::Relaxed);
     }
 
     /// Changes committed so far.
@@ -136,18 +142,28 @@ impl DirectWriter {
 
 async fn write_steadily(
     url: String,
-    rate: u32,
+    rate: Arc<AtomicU32>,
     first_close_ms: i64,
     committed: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 ) {
-    let transactions_per_second = (u64::from(rate) / ROWS_PER_TRANSACTION).max(1);
-    let mut ticks = tokio::time::interval(Duration::from_secs(1) / transactions_per_second as u32);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let ticking = |rate: u32| {
+        let transactions_per_second = (rate / ROWS_PER_TRANSACTION as u32).max(1);
+        let mut ticks = tokio::time::interval(Duration::from_secs(1) / transactions_per_second);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        ticks
+    };
+    let mut ticking_at = rate.load(Ordering::Relaxed);
+    let mut ticks = ticking(ticking_at);
     let mut client: Option<tokio_postgres::Client> = None;
     let mut next_row: i64 = 0;
     let mut failures_reported = 0;
     while !stop.load(Ordering::Relaxed) {
+        let wanted = rate.load(Ordering::Relaxed);
+        if wanted != ticking_at {
+            ticking_at = wanted;
+            ticks = ticking(wanted);
+        }
         ticks.tick().await;
         if client
             .as_ref()

@@ -6,12 +6,16 @@
 //! healthy again; after the last, until every change has drained, and then `verify` must find
 //! PostgreSQL and Cassandra identical on both tables.
 //!
+//! The ceiling profile injects no fault: it raises the direct writes step by step until the
+//! pipeline no longer keeps up ([`ceiling`]), then drains and verifies as the drill does.
+//!
 //! Prints the report (Markdown) on stdout, draws the plot into `DRILL_PLOT`, and exits non-zero
 //! when a fault left the pipeline unhealthy or `verify` found a difference.
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod ceiling;
 mod consumers;
 mod faults;
 mod load;
@@ -50,6 +54,10 @@ struct Plan {
     settle: Duration,
     /// How long the pipeline may take to be healthy again before the drill gives up.
     recovery_bound: Duration,
+    /// The ceiling profile's rates, one step each (empty for the fault drill).
+    ceiling_rates: Vec<u32>,
+    /// How long the ceiling profile holds each rate.
+    ceiling_step: Duration,
 }
 
 impl Plan {
@@ -59,13 +67,33 @@ impl Plan {
         // On 2 cores the HA stack writes every row three times in Cassandra and replicates every
         // message three times in Kafka: at 1,000 changes/s it fell behind without any fault
         // (load average 29, never healthy), so its full profile runs at 400.
+        // The ceiling's steps, lowest first: the plain stack's latency benchmark kept up with
+        // 5,000 changes/s through one consumer, the HA stack fell behind at 1,000.
+        let ceiling_rates = match (profile.as_str(), ha) {
+            ("ceiling", false) => "1000,2000,3000,4000,5000,6000,7000,8000,10000",
+            ("ceiling", true) => "200,400,600,800,1000,1200",
+            _ => "",
+        };
+        let ceiling_rates: Vec<u32> = std::env::var("DRILL_CEILING_RATES")
+            .unwrap_or_else(|_| ceiling_rates.to_owned())
+            .split(',')
+            .filter(|rate| !rate.is_empty())
+            .map(|rate| {
+                rate.trim()
+                    .parse()
+                    .expect("DRILL_CEILING_RATES: rates a second, comma-separated")
+            })
+            .collect();
         let (rate, outage, settle) = match (profile.as_str(), ha) {
             ("short", _) => (300, 15, 10),
             ("full", false) => (1_000, 60, 30),
             ("full", true) => (400, 60, 30),
-            (other, _) => panic!("DRILL_PROFILE={other}: expected short or full"),
+            ("ceiling", _) => (ceiling_rates.first().copied().unwrap_or(1_000), 0, 10),
+            (other, _) => panic!("DRILL_PROFILE={other}: expected short, full or ceiling"),
         };
         Plan {
+            ceiling_step: Duration::from_secs(support::setting("DRILL_STEP_SECONDS", 120)),
+            ceiling_rates,
             rate: support::setting("DRILL_RATE", rate),
             outage: Duration::from_secs(support::setting("DRILL_OUTAGE_SECONDS", outage)),
             settle: Duration::from_secs(settle),
@@ -159,7 +187,28 @@ async fn main() {
         connector: pipeline.name().to_owned(),
     };
     let mut runs: Vec<FaultRun> = Vec::new();
-    for fault in Fault::SEQUENCE {
+    let mut steps = Vec::new();
+    if !plan.ceiling_rates.is_empty() {
+        let mut processes = support::service_pids();
+        processes.extend(consumers.lock().await.pids());
+        processes.push(("ingester".to_owned(), ingester.pid()));
+        processes.push(("drill (load, observer)".to_owned(), std::process::id()));
+        steps = ceiling::search(
+            &plan.ceiling_rates,
+            plan.ceiling_step,
+            |rate| writer.set_rate(rate),
+            &processes,
+            &samples,
+            seconds,
+        )
+        .await;
+    }
+    let faults: &[Fault] = if plan.ceiling_rates.is_empty() {
+        &Fault::SEQUENCE
+    } else {
+        &[]
+    };
+    for &fault in faults {
         let fault_started = seconds();
         eprintln!("{:>5.0} s: {}", fault_started, fault.name());
         if let Some(previous) = runs.last_mut() {
@@ -255,24 +304,39 @@ async fn main() {
         String::new()
     };
     let unavailable = plan.ha && (ingester_errors_in_node_faults > 0 || unexpected_exits > 0);
+    let (load, what_ran) = if plan.ceiling_rates.is_empty() {
+        (
+            format!("{} direct inserts a second", plan.rate),
+            format!(
+                "## Faults\n\n{}\n\
+                 Changes written meanwhile: committed by PostgreSQL from the fault until healthy \
+                 again. Unhealthy meanwhile: the seconds of that span in which the pipeline was \
+                 not healthy (the fault is undone only after the outage and the restart). \
+                 Re-sent by Connect: Kafka's growth beyond the changes committed, from the fault \
+                 until the next; rewritten by a consumer: changes written to Cassandra beyond the \
+                 offsets committed. Per fault these are off by the changes in flight at the \
+                 window's ends.\n",
+                report::fault_table(&runs, &samples, &health)
+            ),
+        )
+    } else {
+        (
+            "direct inserts at each step's rate".to_owned(),
+            ceiling::report(&steps, plan.ceiling_step),
+        )
+    };
     let report = format!(
-        "- profile: {profile}; faults as listed below, each while the load goes on\n\
+        "- profile: {profile}; {shape}\n\
          - stack: {stack}; a pipeline of the drill's own with {PARTITIONS} partitions per topic \
          and {CONSUMERS} consumers in one group\n\
-         - load: {rate} direct inserts a second into `ticker_24h` (transactions of 50, 16 symbols) \
+         - load: {load} into `ticker_24h` (transactions of 50, 16 symbols) \
          and the ingester polling the Binance simulator's 40 symbols (tickers every 5 s, 1m \
          klines)\n\
          - healthy means: every consumer and the ingester answer `/healthz` with 200, changes \
          arrive, the group's lag is at most {max_lag} messages and the p99 of each second's \
          changes at most {HEALTHY_P99_MS:.0} ms, for 3 s in a row\n\n\
-         ## Faults\n\n{table}\n\
-         Changes written meanwhile: committed by PostgreSQL from the fault until healthy again. \
-         Unhealthy meanwhile: the seconds of that span in which the pipeline was not healthy \
-         (the fault is undone only after the outage and the restart). \
-         Re-sent by Connect: Kafka's growth beyond the changes committed, from the fault until \
-         the next; rewritten by a consumer: changes written to Cassandra beyond the offsets \
-         committed. Per fault these are off by the changes in flight at the window's ends.\n\n\
-         ## After the last fault\n\n\
+         {what_ran}\n\
+         ## After the load\n\n\
          - load stopped at {load_stopped:.0} s; {drained}\n\
          - PostgreSQL committed {written} changes ({direct} direct, the rest by the ingester); \
          Kafka holds {end} messages; the consumers wrote {events} changes to Cassandra: \
@@ -281,6 +345,11 @@ async fn main() {
          {verify_lines}{availability}\n\
          ![End-to-end p99 and lag over the drill, faults shaded]({plot_name})\n",
         profile = plan.profile,
+        shape = if plan.ceiling_rates.is_empty() {
+            "faults as listed below, each while the load goes on"
+        } else {
+            "no fault; the direct writes raised step by step until the pipeline no longer keeps up"
+        },
         stack = if plan.ha {
             "high availability (3 Cassandra nodes with keyspace replication 3 and quorum \
              reads and writes, 3 Kafka brokers with topic replication 3 and min.insync.replicas \
@@ -288,9 +357,7 @@ async fn main() {
         } else {
             "the plain one (one node of each service)"
         },
-        rate = plan.rate,
         max_lag = health.max_lag,
-        table = report::fault_table(&runs, &samples, &health),
         drained = match drained {
             Some(at) => format!("every change was in Cassandra at {at:.0} s"),
             None => format!(
@@ -307,6 +374,8 @@ async fn main() {
             .collect::<String>(),
     );
     println!("{report}");
+    // The ceiling's last step is meant to overwhelm the pipeline: its verdict is the drain and
+    // `verify`, not health.
     if !never_healthy.is_empty() || !differing.is_empty() || drained.is_none() || unavailable {
         eprintln!("{report}");
         panic!(

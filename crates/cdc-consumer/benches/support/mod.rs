@@ -149,3 +149,36 @@ pub fn machine_ticks() -> Option<(u64, u64)> {
     let idle = values.get(3)? + values.get(4)?;
     Some((total - idle, total))
 }
+
+/// `work`'s output, and each process's CPU while it ran, as a share of one core.
+pub async fn cpu_over<T>(
+    processes: &[(String, u32)],
+    work: impl std::future::Future<Output = T>,
+) -> (T, Vec<(String, f64)>) {
+    let ticks = |pid| process_tree_ticks(pid).unwrap_or(0);
+    let before: Vec<u64> = processes.iter().map(|(_, pid)| ticks(*pid)).collect();
+    let started = std::time::Instant::now();
+    let output = work.await;
+    let seconds = started.elapsed().as_secs_f64();
+    let shares = processes
+        .iter()
+        .zip(before)
+        .map(|((name, pid), before)| {
+            let used = ticks(*pid).saturating_sub(before) as f64 / clock_ticks();
+            (name.clone(), used / seconds)
+        })
+        .collect();
+    (output, shares)
+}
+
+/// `BENCH_SERVICE_PIDS`: `postgres=123,kafka=456,…`.
+pub fn service_pids() -> Vec<(String, u32)> {
+    std::env::var("BENCH_SERVICE_PIDS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|pair| {
+            let (name, pid) = pair.split_once('=')?;
+            Some((name.to_owned(), pid.parse().ok()?))
+        })
+        .collect()
+}

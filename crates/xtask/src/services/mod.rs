@@ -186,6 +186,19 @@ impl Node {
     }
 }
 
+/// Every running node's name (`kafka`, `kafka-2`) and process id, for the benchmarks that
+/// measure each process's CPU; as `name=pid,…`.
+pub fn node_pids(stack: &Stack) -> String {
+    all_nodes(stack)
+        .into_iter()
+        .filter_map(|node| {
+            let pid = node.process(stack).running_pid()?;
+            Some(format!("{}={pid}", node.name(stack)))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Every node of every service, in start order.
 fn all_nodes(stack: &Stack) -> Vec<Node> {
     Service::ALL

@@ -67,6 +67,17 @@ impl Shared {
             .weight(budget.used(service::unix_time_ms()), budget.allowance());
     }
 
+    /// A PostgreSQL connection for one loop, opened now so that /healthz tells about PostgreSQL
+    /// before the first write; a failure is only counted and logged: the loop's writes retry.
+    pub async fn connected_store(&self, url: &str) -> Store {
+        let mut store = Store::new(url.to_owned());
+        if let Err(error) = store.client().await {
+            self.metrics.error(error.kind());
+            store.failed(&error);
+        }
+        store
+    }
+
     /// The pace of a loop that runs every `period` until shutdown.
     pub fn ticks(&self, period: Duration) -> Ticks {
         let mut interval = tokio::time::interval(period);
@@ -174,21 +185,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Inge
     };
     let mut tickers = TickerLoop::new(
         shared.clone(),
-        Store::new(config.pg_url.clone()),
+        shared.connected_store(&config.pg_url).await,
         partitions.clone(),
         usize::try_from(config.buffer_polls).unwrap_or(usize::MAX),
     );
     let mut klines = KlineSync::new(
         shared.clone(),
-        Store::new(config.pg_url.clone()),
+        shared.connected_store(&config.pg_url).await,
         partitions.clone(),
         &intervals,
         config.kline_history(),
         clock_offset_ms,
     );
-    // Early, so that /healthz tells about PostgreSQL before the first write.
-    tickers.connect().await;
-    klines.connect().await;
     shared.health.healthy();
     tickers.report_health();
     klines.report_health();

@@ -90,13 +90,6 @@ impl KlineSync {
         }
     }
 
-    /// Connects to PostgreSQL ahead of the first pass; a failure is only reported.
-    pub async fn connect(&mut self) {
-        if let Err(error) = self.store.client().await {
-            self.store_failed(&error);
-        }
-    }
-
     /// Passes every `period` until shutdown. A pass longer than the period (a backfill) is
     /// followed by the next at once, and that one is short: only the latest candles are new.
     pub async fn run(mut self, period: Duration) {

@@ -43,14 +43,6 @@ impl TickerLoop {
         }
     }
 
-    /// Connects to PostgreSQL ahead of the first poll, so that /healthz tells about it before
-    /// the first write; a failure is only reported: the polls retry.
-    pub async fn connect(&mut self) {
-        if let Err(error) = self.store.client().await {
-            self.store_failed(&error);
-        }
-    }
-
     /// Polls every `period` until shutdown, then writes what is still buffered.
     pub async fn run(mut self, period: Duration) {
         let mut ticks = self.shared.ticks(period);

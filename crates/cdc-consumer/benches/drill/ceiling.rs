@@ -155,9 +155,10 @@ pub fn report(steps: &[Step], step: Duration) -> String {
          of it and the group's lag stayed within two seconds of load + 500 in at least {:.0} % of \
          the second half's seconds; a step not sustained says which failed (the writes or \
          the lag). CPU is each process's (with its children) over the step, as \
-         a share of one core; the machine has 2.\n\n\
-         | changes/s | PostgreSQL took/s | lag bound | within it | worst lag | worst p99 | {} | sustained |\n\
-         |---|---|---|---|---|---|{}---|\n",
+         a share of one core; the machine has 2, so \"all\" near 200 % means the box, not one \
+         process, is the limit.\n\n\
+         | changes/s | PostgreSQL took/s | lag bound | within it | worst lag | worst p99 | {} | all | sustained |\n\
+         |---|---|---|---|---|---|{}---|---|\n",
         step.as_secs(),
         REACHED_SHARE * 100.0,
         BOUNDED_SHARE * 100.0,
@@ -170,8 +171,9 @@ pub fn report(steps: &[Step], step: Duration) -> String {
             .iter()
             .map(|(_, share)| format!("{:.0} %", share * 100.0))
             .collect();
+        let all: f64 = measured.cpu.iter().map(|(_, share)| share).sum();
         text += &format!(
-            "| {} | {:.0} | {} | {:.0} % | {} | {:.0} ms | {} | {} |\n",
+            "| {} | {:.0} | {} | {:.0} % | {} | {:.0} ms | {} | {:.0} % | {} |\n",
             measured.rate,
             measured.achieved,
             measured.max_lag,
@@ -179,11 +181,12 @@ pub fn report(steps: &[Step], step: Duration) -> String {
             measured.worst_lag,
             measured.worst_p99_ms,
             cpu.join(" | "),
-            if measured.sustained() {
-                "yes"
-            } else {
-                "**no**"
-            },
+            all * 100.0,
+            measured
+                .shortfall()
+                .map_or("yes".to_owned(), |shortfall| format!(
+                    "**no** ({shortfall})"
+                )),
         );
     }
     let ceiling = steps
@@ -208,8 +211,12 @@ pub fn report(steps: &[Step], step: Duration) -> String {
                 )
             })
     });
+    let machine = limiting.map_or(0.0, |measured| {
+        measured.cpu.iter().map(|(_, share)| share).sum::<f64>() * 100.0
+    });
     text += &format!(
-        "\n- ceiling: **{}**\n- the busiest process {}: {}\n",
+        "\n- ceiling: **{}**\n- the busiest process {}: {}; all of them together: {machine:.0} % \
+         of one core (the machine has 2)\n",
         ceiling.map_or("below the first step".to_owned(), |rate| format!(
             "{rate} changes/s sustained"
         )),

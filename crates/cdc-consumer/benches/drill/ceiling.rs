@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use crate::observe::Sample;
-use crate::support::cpu_over;
+use crate::support::{cpu_over, machine_ticks};
 
 /// Share of the second half's seconds whose lag must be within the bound: a second of GC or a
 /// commit landing late is no saturation, a lag that grows is.
@@ -34,6 +34,8 @@ pub struct Step {
     pub worst_p99_ms: f64,
     /// Each process's CPU over the step, as a share of one core.
     pub cpu: Vec<(String, f64)>,
+    /// The machine's busy share of all its cores over the step: near 1, the box is the limit.
+    pub machine_busy: f64,
 }
 
 impl Step {
@@ -62,7 +64,13 @@ pub fn max_lag(rate: u32) -> i64 {
 
 /// Judges one step from the samples taken during it (`from` and `to`, in the drill's seconds).
 /// Pure.
-pub fn judge(rate: u32, samples: &[Sample], from: f64, to: f64, cpu: Vec<(String, f64)>) -> Step {
+pub fn judge(
+    rate: u32,
+    samples: &[Sample],
+    (from, to): (f64, f64),
+    cpu: Vec<(String, f64)>,
+    machine_busy: f64,
+) -> Step {
     let during: Vec<&Sample> = samples
         .iter()
         .filter(|sample| sample.at >= from && sample.at <= to)
@@ -101,6 +109,7 @@ pub fn judge(rate: u32, samples: &[Sample], from: f64, to: f64, cpu: Vec<(String
             .filter_map(|sample| sample.p99_ms)
             .fold(0.0, f64::max),
         cpu,
+        machine_busy,
     }
 }
 
@@ -119,8 +128,21 @@ pub async fn search(
         set_rate(rate);
         let from = seconds();
         eprintln!("{from:>5.0} s: {rate} changes/s for {} s", step.as_secs());
+        let machine_before = machine_ticks();
         let ((), cpu) = cpu_over(processes, tokio::time::sleep(step)).await;
-        let measured = judge(rate, &samples.lock().await, from, seconds(), cpu);
+        let machine_busy = match (machine_before, machine_ticks()) {
+            (Some((busy_before, total_before)), Some((busy, total))) if total > total_before => {
+                (busy - busy_before) as f64 / (total - total_before) as f64
+            }
+            _ => 0.0,
+        };
+        let measured = judge(
+            rate,
+            &samples.lock().await,
+            (from, seconds()),
+            cpu,
+            machine_busy,
+        );
         let sustained = measured.sustained();
         eprintln!(
             "{:>5.0} s: {rate}/s {} (PostgreSQL took {:.0}/s, lag within {} in {:.0} % of the \
@@ -155,9 +177,10 @@ pub fn report(steps: &[Step], step: Duration) -> String {
          of it and the group's lag stayed within two seconds of load + 500 in at least {:.0} % of \
          the second half's seconds; a step not sustained says which failed (the writes or \
          the lag). CPU is each process's (with its children) over the step, as \
-         a share of one core; the machine has 2, so \"all\" near 200 % means the box, not one \
-         process, is the limit.\n\n\
-         | changes/s | PostgreSQL took/s | lag bound | within it | worst lag | worst p99 | {} | all | sustained |\n\
+         a share of one core (a process's children count with it unless listed themselves); \
+         \"machine\" is how busy both cores were: near 100 % the box, not one process, is the \
+         limit.\n\n\
+         | changes/s | PostgreSQL took/s | lag bound | within it | worst lag | worst p99 | {} | machine | sustained |\n\
          |---|---|---|---|---|---|{}---|---|\n",
         step.as_secs(),
         REACHED_SHARE * 100.0,
@@ -171,7 +194,6 @@ pub fn report(steps: &[Step], step: Duration) -> String {
             .iter()
             .map(|(_, share)| format!("{:.0} %", share * 100.0))
             .collect();
-        let all: f64 = measured.cpu.iter().map(|(_, share)| share).sum();
         text += &format!(
             "| {} | {:.0} | {} | {:.0} % | {} | {:.0} ms | {} | {:.0} % | {} |\n",
             measured.rate,
@@ -181,7 +203,7 @@ pub fn report(steps: &[Step], step: Duration) -> String {
             measured.worst_lag,
             measured.worst_p99_ms,
             cpu.join(" | "),
-            all * 100.0,
+            measured.machine_busy * 100.0,
             measured
                 .shortfall()
                 .map_or("yes".to_owned(), |shortfall| format!(
@@ -211,12 +233,9 @@ pub fn report(steps: &[Step], step: Duration) -> String {
                 )
             })
     });
-    let machine = limiting.map_or(0.0, |measured| {
-        measured.cpu.iter().map(|(_, share)| share).sum::<f64>() * 100.0
-    });
+    let machine = limiting.map_or(0.0, |measured| measured.machine_busy * 100.0);
     text += &format!(
-        "\n- ceiling: **{}**\n- the busiest process {}: {}; all of them together: {machine:.0} % \
-         of one core (the machine has 2)\n",
+        "\n- ceiling: **{}**\n- the busiest process {}: {}; both cores were {machine:.0} % busy\n",
         ceiling.map_or("below the first step".to_owned(), |rate| format!(
             "{rate} changes/s sustained"
         )),

@@ -123,12 +123,14 @@ pub fn process_ticks(pid: u32) -> Option<u64> {
 }
 
 /// A process's and its direct children's user + system CPU time so far, in ticks: a JVM is one
-/// process, PostgreSQL a postmaster with a child per connection and background worker.
-pub fn process_tree_ticks(pid: u32) -> Option<u64> {
+/// process, PostgreSQL a postmaster with a child per connection and background worker. Children
+/// in `apart` are left out: they are measured on their own (the drill's consumers).
+pub fn process_tree_ticks(pid: u32, apart: &[u32]) -> Option<u64> {
     let own = process_ticks(pid)?;
     let children: u64 = std::fs::read_dir("/proc")
         .ok()?
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| !apart.contains(child))
         .filter(|child| stack_fixtures::processes::parent_pid(*child) == Some(pid))
         .filter_map(process_ticks)
         .sum();
@@ -150,12 +152,14 @@ pub fn machine_ticks() -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
-/// `work`'s output, and each process's CPU while it ran, as a share of one core.
+/// `work`'s output, and each process's CPU while it ran, as a share of one core; a process's
+/// children count with it unless they are listed themselves.
 pub async fn cpu_over<T>(
     processes: &[(String, u32)],
     work: impl std::future::Future<Output = T>,
 ) -> (T, Vec<(String, f64)>) {
-    let ticks = |pid| process_tree_ticks(pid).unwrap_or(0);
+    let listed: Vec<u32> = processes.iter().map(|(_, pid)| *pid).collect();
+    let ticks = |pid| process_tree_ticks(pid, &listed).unwrap_or(0);
     let before: Vec<u64> = processes.iter().map(|(_, pid)| ticks(*pid)).collect();
     let started = std::time::Instant::now();
     let output = work.await;

@@ -176,8 +176,8 @@ pub fn report(steps: &[Step], step: Duration) -> String {
         "## Steps\n\nEach rate held for {} s; sustained when PostgreSQL committed at least {:.0} % \
          of it and the group's lag stayed within two seconds of load + 500 in at least {:.0} % of \
          the second half's seconds; a step not sustained says which failed (the writes or \
-         the lag). CPU is each process's (with its children) over the step, as \
-         a share of one core (a process's children count with it unless listed themselves); \
+         the lag). CPU is each process's over the step, as a share of one \
+         core (a process's children count with it unless listed themselves); \
          \"machine\" is how busy both cores were: near 100 % the box, not one process, is the \
          limit.\n\n\
          | changes/s | PostgreSQL took/s | lag bound | within it | worst lag | worst p99 | {} | machine | sustained |\n\

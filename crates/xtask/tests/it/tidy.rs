@@ -1,7 +1,8 @@
 //! The house rules a reviewer would otherwise check by hand (as rust-analyzer's tidy test does):
 //! every Rust source file starts with a `//!` module doc saying what it is for, and every
 //! dependency of every crate comes through the workspace's `[workspace.dependencies]` table, so
-//! the workspace has one version of each.
+//! the workspace has one version of each, and library crates enable only the tokio features
+//! they use.
 
 use std::path::{Path, PathBuf};
 
@@ -98,5 +99,65 @@ fn the_manifest_check_sees_a_bypassing_dependency() {
     assert_eq!(
         bypassing_the_workspace(manifest),
         ["rand = \"0.9\"", "local = { path = \"../local\" }"]
+    );
+}
+
+/// The `tokio` lines of a Cargo manifest that enable all of tokio (`features = ["full"]`).
+fn enabling_all_of_tokio(manifest: &str) -> Vec<String> {
+    manifest
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("tokio ") || line.starts_with("tokio="))
+        .filter(|line| line.contains("\"full\""))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn only_binaries_enable_all_of_tokio() {
+    let root = std::fs::read_to_string(workspace().join("Cargo.toml")).expect("Cargo.toml");
+    let table = root
+        .lines()
+        .find(|line| line.starts_with("tokio ") || line.starts_with("tokio="))
+        .expect("tokio in [workspace.dependencies]");
+    assert!(
+        !table.contains("features"),
+        "the workspace table enables tokio features for every crate: {table}"
+    );
+    let crates = std::fs::read_dir(workspace().join("crates")).expect("crates/");
+    let mut libraries = 0;
+    let mut enabling = Vec::new();
+    for entry in crates.flatten() {
+        let (manifest, main) = (
+            entry.path().join("Cargo.toml"),
+            entry.path().join("src/main.rs"),
+        );
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        if main.exists() {
+            continue;
+        }
+        libraries += 1;
+        enabling.extend(
+            enabling_all_of_tokio(&text)
+                .into_iter()
+                .map(|line| format!("{}: {line}", manifest.display())),
+        );
+    }
+    assert!(libraries >= 4, "only {libraries} library crates found");
+    assert!(
+        enabling.is_empty(),
+        "library crates enabling all of tokio:\n{}",
+        enabling.join("\n")
+    );
+}
+
+#[test]
+fn the_tokio_check_sees_full() {
+    let manifest = "[dependencies]\ntokio = { workspace = true, features = [\"full\"] }\ntokio-util.workspace = true\n\n[dev-dependencies]\ntokio = { workspace = true, features = [\"macros\", \"rt\"] }\n";
+    assert_eq!(
+        enabling_all_of_tokio(manifest),
+        ["tokio = { workspace = true, features = [\"full\"] }"]
     );
 }

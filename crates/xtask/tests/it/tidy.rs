@@ -68,24 +68,43 @@ fn bypassing_the_workspace(manifest: &str) -> Vec<String> {
     found
 }
 
+/// Each crate's manifest under `crates/`: its path, its text, and whether the crate has a
+/// binary (`src/main.rs`).
+fn crate_manifests() -> Vec<(PathBuf, String, bool)> {
+    let crates = std::fs::read_dir(workspace().join("crates")).expect("crates/");
+    crates
+        .flatten()
+        .filter_map(|entry| {
+            let manifest = entry.path().join("Cargo.toml");
+            let text = std::fs::read_to_string(&manifest).ok()?;
+            Some((manifest, text, entry.path().join("src/main.rs").exists()))
+        })
+        .collect()
+}
+
+/// The lines `check` finds in `manifests`, each prefixed with its manifest's path.
+fn offending_lines<'a>(
+    manifests: impl Iterator<Item = &'a (PathBuf, String, bool)>,
+    check: fn(&str) -> Vec<String>,
+) -> Vec<String> {
+    manifests
+        .flat_map(|(manifest, text, _)| {
+            check(text)
+                .into_iter()
+                .map(move |line| format!("{}: {line}", manifest.display()))
+        })
+        .collect()
+}
+
 #[test]
 fn every_dependency_comes_through_the_workspace_table() {
-    let crates = std::fs::read_dir(workspace().join("crates")).expect("crates/");
-    let mut manifests = 0;
-    let mut bypassing = Vec::new();
-    for entry in crates.flatten() {
-        let manifest = entry.path().join("Cargo.toml");
-        let Ok(text) = std::fs::read_to_string(&manifest) else {
-            continue;
-        };
-        manifests += 1;
-        bypassing.extend(
-            bypassing_the_workspace(&text)
-                .into_iter()
-                .map(|line| format!("{}: {line}", manifest.display())),
-        );
-    }
-    assert!(manifests >= 8, "only {manifests} crates found");
+    let manifests = crate_manifests();
+    assert!(
+        manifests.len() >= 8,
+        "only {} crates found",
+        manifests.len()
+    );
+    let bypassing = offending_lines(manifests.iter(), bypassing_the_workspace);
     assert!(
         bypassing.is_empty(),
         "dependencies that bypass [workspace.dependencies]:\n{}",
@@ -124,28 +143,14 @@ fn only_binaries_enable_all_of_tokio() {
         !table.contains("features"),
         "the workspace table enables tokio features for every crate: {table}"
     );
-    let crates = std::fs::read_dir(workspace().join("crates")).expect("crates/");
-    let mut libraries = 0;
-    let mut enabling = Vec::new();
-    for entry in crates.flatten() {
-        let (manifest, main) = (
-            entry.path().join("Cargo.toml"),
-            entry.path().join("src/main.rs"),
-        );
-        let Ok(text) = std::fs::read_to_string(&manifest) else {
-            continue;
-        };
-        if main.exists() {
-            continue;
-        }
-        libraries += 1;
-        enabling.extend(
-            enabling_all_of_tokio(&text)
-                .into_iter()
-                .map(|line| format!("{}: {line}", manifest.display())),
-        );
-    }
-    assert!(libraries >= 4, "only {libraries} library crates found");
+    let manifests = crate_manifests();
+    let libraries: Vec<_> = manifests.iter().filter(|(_, _, binary)| !binary).collect();
+    let enabling = offending_lines(libraries.iter().copied(), enabling_all_of_tokio);
+    assert!(
+        libraries.len() >= 4,
+        "only {} library crates found",
+        libraries.len()
+    );
     assert!(
         enabling.is_empty(),
         "library crates enabling all of tokio:\n{}",

@@ -304,14 +304,10 @@ async fn market_data(
                 .unwrap_or_else(PoisonError::into_inner)
                 .config()
                 .limit;
-            let error = BinanceError {
-                status: 429,
-                code: -1003,
-                msg: format!(
-                    "Too much request weight used; current limit is {limit} request weight per window. Please use WebSocket Streams for live updates to avoid polling the API."
-                ),
-            };
-            return throttled(&state, used, retry_after_secs, error);
+            let msg = format!(
+                "Too much request weight used; current limit is {limit} request weight per window. Please use WebSocket Streams for live updates to avoid polling the API."
+            );
+            return throttled(&state, used, retry_after_secs, 429, msg);
         }
         Admission::Banned {
             used,
@@ -319,14 +315,10 @@ async fn market_data(
             until_ms,
         } => {
             tracing::warn!(used, retry_after_secs, "418: IP banned");
-            let error = BinanceError {
-                status: 418,
-                code: -1003,
-                msg: format!(
-                    "Way too much request weight used; IP banned until {until_ms}. Please use WebSocket Streams for live updates to avoid bans."
-                ),
-            };
-            return throttled(&state, used, retry_after_secs, error);
+            let msg = format!(
+                "Way too much request weight used; IP banned until {until_ms}. Please use WebSocket Streams for live updates to avoid bans."
+            );
+            return throttled(&state, used, retry_after_secs, 418, msg);
         }
     };
     let faults = state.faults.next();
@@ -348,7 +340,20 @@ async fn market_data(
     with_used_weight(&state, json_response(StatusCode::OK, body), used)
 }
 
-fn throttled(state: &AppState, used: u32, retry_after_secs: u64, error: BinanceError) -> Response {
+/// A 429 or 418 as Binance sends it: error code -1003 (too much weight), the weight used and
+/// the seconds to wait in headers.
+fn throttled(
+    state: &AppState,
+    used: u32,
+    retry_after_secs: u64,
+    status: u16,
+    msg: String,
+) -> Response {
+    let error = BinanceError {
+        status,
+        code: -1003,
+        msg,
+    };
     let response = with_used_weight(state, json_response(StatusCode::OK, Err(error)), used);
     with_retry_after(response, retry_after_secs)
 }

@@ -203,19 +203,22 @@ mod tests {
                 until_ms: MINUTE + 124_000
             }
         );
+        // Nothing was sent during the ban, so it ends when its Retry-After said.
+        assert_ban_ends(&mut limiter, 0, MINUTE + 124_000);
+    }
+
+    /// One ban was recorded, with `requests_while_banned`, and it ends at `until_ms`: a request
+    /// then is allowed again.
+    fn assert_ban_ends(limiter: &mut WeightLimiter, requests_while_banned: u64, until_ms: i64) {
         assert_eq!(
             limiter.ban_record(),
             BanRecord {
                 bans: 1,
-                requests_while_banned: 0,
-                banned_until_ms: Some(MINUTE + 124_000)
+                requests_while_banned,
+                banned_until_ms: Some(until_ms)
             }
         );
-        // Nothing was sent during the ban, so it ends when its Retry-After said.
-        assert_eq!(
-            limiter.admit(MINUTE + 124_000, 1),
-            Admission::Allowed { used: 1 }
-        );
+        assert_eq!(limiter.admit(until_ms, 1), Admission::Allowed { used: 1 });
     }
 
     #[test]
@@ -240,18 +243,7 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(
-            limiter.ban_record(),
-            BanRecord {
-                bans: 1,
-                requests_while_banned: 2,
-                banned_until_ms: Some(MINUTE + 244_000)
-            }
-        );
-        assert_eq!(
-            limiter.admit(MINUTE + 244_000, 1),
-            Admission::Allowed { used: 1 }
-        );
+        assert_ban_ends(&mut limiter, 2, MINUTE + 244_000);
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! Query-parameter parsing with Binance's validation rules and error codes. Pure: raw query in,
 //! typed request or `BinanceError` out.
 
-use binance::Interval;
-use binance::request::MAX_KLINES_LIMIT;
+use binance::request::{KlinesQuery, MAX_KLINES_LIMIT};
 
 /// An error as Binance reports it: an HTTP status and `{"code":…,"msg":…}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,16 +174,9 @@ pub fn ticker_request(params: &Params) -> Result<TickerRequest, BinanceError> {
 /// Default number of klines when `limit` is not sent.
 const DEFAULT_KLINES_LIMIT: u16 = 500;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KlinesRequest {
-    pub symbol: String,
-    pub interval: Interval,
-    pub start_time: Option<i64>,
-    pub end_time: Option<i64>,
-    pub limit: u16,
-}
-
-pub fn klines_request(params: &Params) -> Result<KlinesRequest, BinanceError> {
+/// `GET /api/v3/klines`'s parameters, read into the query the client sends (the same type, so
+/// the two cannot drift apart).
+pub fn klines_request(params: &Params) -> Result<KlinesQuery, BinanceError> {
     let symbol = symbol_name(params, "symbol")?.ok_or_else(|| BinanceError::mandatory("symbol"))?;
     let interval = params
         .get("interval")
@@ -198,7 +190,7 @@ pub fn klines_request(params: &Params) -> Result<KlinesRequest, BinanceError> {
             .filter(|limit| (1..=MAX_KLINES_LIMIT).contains(limit))
             .ok_or_else(|| BinanceError::invalid_value("limit"))?,
     };
-    Ok(KlinesRequest {
+    Ok(KlinesQuery {
         symbol,
         interval,
         start_time: params.number("startTime")?,
@@ -210,6 +202,7 @@ pub fn klines_request(params: &Params) -> Result<KlinesRequest, BinanceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use binance::Interval;
 
     fn params(query: &str) -> Params {
         Params::parse(Some(query))

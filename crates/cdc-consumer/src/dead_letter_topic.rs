@@ -145,10 +145,10 @@ pub async fn apply(
     let settings = retention.settings();
     // One partition: dead letters are rare and read by people, in order. The broker's default
     // replication factor (-1) so that an HA cluster replicates it like everything else.
-    let mut new_topic = NewTopic::new(topic, 1, TopicReplication::Fixed(-1));
-    for (name, value) in &settings {
-        new_topic = new_topic.set(name, value);
-    }
+    let new_topic = settings.iter().fold(
+        NewTopic::new(topic, 1, TopicReplication::Fixed(-1)),
+        |new_topic, (name, value)| new_topic.set(name, value),
+    );
     let created = admin
         .create_topics([&new_topic], &options)
         .await
@@ -178,10 +178,10 @@ pub async fn apply(
     let Some((config, changes)) = reconcile(&set_on_topic, retention) else {
         return Ok(Outcome::AlreadyBounded);
     };
-    let mut alter = AlterConfig::new(ResourceSpecifier::Topic(topic));
-    for (name, value) in &config {
-        alter = alter.set(name, value);
-    }
+    let alter = config.iter().fold(
+        AlterConfig::new(ResourceSpecifier::Topic(topic)),
+        |alter, (name, value)| alter.set(name, value),
+    );
     let altered = admin
         .alter_configs([&alter], &options)
         .await

@@ -31,11 +31,8 @@ impl TestDatabase {
     pub async fn create_earlier(stack: &StackEnvironment, name: &str) -> Self {
         let database = Self::create_empty(stack, name).await;
         database
-            .admin()
-            .await
-            .batch_execute(EARLIER_SCHEMA)
-            .await
-            .unwrap_or_else(|error| panic!("the earlier schema in {name}: {error}"));
+            .run_as_admin(EARLIER_SCHEMA, "the earlier schema")
+            .await;
         database
     }
 
@@ -117,6 +114,16 @@ impl TestDatabase {
     /// A connection as the superuser.
     pub async fn admin(&self) -> tokio_postgres::Client {
         connect(&self.admin_url()).await
+    }
+
+    /// Runs `sql` (statements separated by `;`) as the superuser; panics naming `what` and the
+    /// database when it fails.
+    pub async fn run_as_admin(&self, sql: &str, what: &str) {
+        self.admin()
+            .await
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|error| panic!("{what} in {}: {error:?}", self.name));
     }
 }
 

@@ -64,11 +64,8 @@ impl TestPipeline {
         let name = unique_name(label);
         let database = TestDatabase::create(&stack, &name).await;
         database
-            .admin()
-            .await
-            .batch_execute(setup_sql)
-            .await
-            .unwrap_or_else(|error| panic!("setting up {name} before its connector: {error:?}"));
+            .run_as_admin(setup_sql, "setting up before the connector")
+            .await;
         Self::start_on(stack, name, database, Some(1), &[]).await
     }
 

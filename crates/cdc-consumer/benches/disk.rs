@@ -36,6 +36,7 @@ use market_sim::{RunningSim, SimConfig};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig as KafkaConfig, Offset, TopicPartitionList};
 use stack_fixtures::TestPipeline;
+use stack_fixtures::processes;
 
 /// The compose defaults the budget is computed for.
 const SYMBOLS: usize = 400;
@@ -430,25 +431,10 @@ async fn consumer_cpu_seconds(pipeline: &TestPipeline, round: usize) -> f64 {
     cpu_seconds(consumer.0.id()) - cpu_at_start
 }
 
-/// The process's user + system CPU seconds, from `/proc/<pid>/stat`.
+/// The process's user + system CPU seconds so far.
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat =
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("reading /proc/<pid>/stat");
-    // Fields after the command name (which may hold spaces) start at field 3; utime and stime
-    // are fields 14 and 15.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .expect("a stat line")
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 =
-        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .expect("CLK_TCK");
-    ticks as f64 / per_second as f64
+    let ticks = processes::cpu_ticks(pid).expect("the consumer's CPU time in /proc");
+    ticks as f64 / processes::ticks_per_second()
 }
 
 struct KillOnDrop(Child);

@@ -30,10 +30,10 @@ use std::time::{Duration, Instant};
 use tokio::time::sleep;
 
 use stack_fixtures::TestPipeline;
+use stack_fixtures::processes::machine_ticks;
 use stack_fixtures::prometheus::{difference, histogram_buckets, quantile};
 use support::{
-    consumer_command, cpu_over, events_replicated, free_port, machine_ticks, service_pids, setting,
-    stop,
+    consumer_command, cpu_over, events_replicated, free_port, service_pids, setting, stop,
 };
 
 const ROWS_PER_TRANSACTION: u32 = 50;

@@ -43,9 +43,10 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use scylla::client::session::Session;
 use scylla::value::CqlValue;
+use stack_fixtures::processes::{cpu_ticks, machine_ticks, peak_rss_kib, ticks_per_second};
 use support::{
-    clock_ticks, consumer_command, env, events_replicated, free_port, histogram_mean, login,
-    machine_ticks, metrics_text, peak_rss_kib, process_ticks, setting, stop,
+    consumer_command, env, events_replicated, free_port, histogram_mean, login, metrics_text,
+    setting, stop,
 };
 
 const KEYSPACE: &str = "bench_throughput";
@@ -258,7 +259,7 @@ async fn consumer(topic: &str, lanes: u16, run: &str, total: usize) -> Measured 
         .spawn()
         .expect("starting cdc-consumer");
     let http = reqwest::Client::new();
-    let ticks = clock_ticks();
+    let ticks = ticks_per_second();
     let mut window = Window::new(total);
     let mut cpu_at_first = None;
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -276,11 +277,11 @@ async fn consumer(topic: &str, lanes: u16, run: &str, total: usize) -> Measured 
             break;
         }
         if !opened && window.first.is_some() {
-            cpu_at_first = process_ticks(child.id()).zip(machine_ticks());
+            cpu_at_first = cpu_ticks(child.id()).zip(machine_ticks());
         }
     }
-    let peak_rss_kib = peak_rss_kib(&child);
-    let cpu_at_last = process_ticks(child.id()).zip(machine_ticks());
+    let peak_rss_kib = peak_rss_kib(child.id());
+    let cpu_at_last = cpu_ticks(child.id()).zip(machine_ticks());
     let metrics_text = metrics_text(&http, &address).await.unwrap_or_default();
     let write_ms = histogram_mean(&metrics_text, "cdc_consumer_cassandra_write_seconds")
         .map(|seconds| seconds * 1000.0);

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use stack_fixtures::processes;
 
 /// A service process managed through files in `dir`.
 pub struct ManagedProcess {
@@ -34,20 +35,16 @@ impl ManagedProcess {
         self.dir.join("pid")
     }
 
-    /// The pid of our process when it is alive. A pid file left by a crash, or a pid the kernel
-    /// has since reused for something else, does not count: the live process's command line
-    /// must mention this service's directory.
+    /// The pid of our process when it is alive. The pid file records the process's start time
+    /// beside its pid, so a pid file left by a crash, or a pid the kernel has since reused for
+    /// something else, does not count.
     pub fn running_pid(&self) -> Option<Pid> {
-        let pid: i32 = std::fs::read_to_string(self.pid_file())
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        cmdline
-            .contains(self.dir.to_string_lossy().as_ref())
-            .then_some(Pid::from_raw(pid))
+        let recorded = std::fs::read_to_string(self.pid_file()).ok()?;
+        let (pid, started) = recorded.trim().split_once(' ')?;
+        let pid: i32 = pid.parse().ok()?;
+        let started: u64 = started.parse().ok()?;
+        let alive_since = processes::start_time_while_alive(u32::try_from(pid).ok()?);
+        (alive_since == Some(started)).then_some(Pid::from_raw(pid))
     }
 
     /// Starts `command` in its own process group (so Ctrl-C in the terminal does not reach it),
@@ -68,9 +65,16 @@ impl ManagedProcess {
         let child = command
             .spawn()
             .with_context(|| format!("cannot start {}: {}", self.name, shown(&command)))?;
-        let pid = Pid::from_raw(i32::try_from(child.id())?);
-        std::fs::write(self.pid_file(), format!("{pid}\n"))?;
-        Ok(pid)
+        let started = processes::start_time_while_alive(child.id()).with_context(|| {
+            format!(
+                "{} exited as soon as it started; the end of {}:\n{}",
+                self.name,
+                self.log_file().display(),
+                self.log_tail(40)
+            )
+        })?;
+        std::fs::write(self.pid_file(), format!("{} {started}\n", child.id()))?;
+        Ok(Pid::from_raw(i32::try_from(child.id())?))
     }
 
     /// Sends `signal` (the service's clean-shutdown signal), waits up to `grace` for it to
@@ -160,7 +164,48 @@ fn shown(command: &Command) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::shown;
+    use super::*;
+
+    fn scratch_process(name: &str) -> ManagedProcess {
+        let state_dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+        ManagedProcess::new(name.to_owned(), &state_dir)
+    }
+
+    #[test]
+    fn a_spawned_process_counts_as_running_at_once_and_not_once_killed() {
+        let process = scratch_process("sleeper");
+        // For the first milliseconds after spawn a process's command line reads empty; a
+        // readiness wait that asks then must not take the process for dead (and start a second).
+        for _ in 0..20 {
+            // Naming the state directory in its arguments, as the services do.
+            let mut command = Command::new("sh");
+            command.args(["-c", "sleep 30; :"]).arg(&process.dir);
+            let pid = process.spawn(command).expect("spawning sh");
+            assert_eq!(process.running_pid(), Some(pid), "just spawned");
+            assert!(process.kill_hard().expect("killing sh"), "it was running");
+            assert_eq!(process.running_pid(), None, "killed");
+        }
+        let _ = std::fs::remove_dir_all(&process.dir);
+    }
+
+    #[test]
+    fn a_pid_with_another_start_time_is_not_ours() {
+        let process = scratch_process("reused");
+        std::fs::create_dir_all(&process.dir).expect("creating the state directory");
+        let me = std::process::id();
+        let started = processes::start_time_while_alive(me).expect("this process runs");
+        let record = |started: u64| {
+            std::fs::write(process.pid_file(), format!("{me} {started}\n")).expect("pid file")
+        };
+        record(started);
+        assert_eq!(
+            process.running_pid().map(|pid| pid.as_raw()),
+            Some(me as i32)
+        );
+        record(started + 1);
+        assert_eq!(process.running_pid(), None, "the pid was reused");
+        let _ = std::fs::remove_dir_all(&process.dir);
+    }
 
     #[test]
     fn a_shown_command_leaves_its_environment_out() {

@@ -11,7 +11,8 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use crate::observe::Sample;
-use crate::support::{cpu_over, machine_ticks};
+use crate::support::cpu_over;
+use stack_fixtures::processes::machine_ticks;
 
 /// Share of the second half's seconds whose lag must be within the bound: a second of GC or a
 /// commit landing late is no saturation, a lag that grows is.

@@ -6,6 +6,8 @@
 
 use std::process::{Child, Command};
 
+use stack_fixtures::processes;
+
 /// A numeric knob from the environment (`BENCH_ROUNDS`, …), or `default` when unset.
 pub fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -91,65 +93,19 @@ pub fn histogram_mean(text: &str, name: &str) -> Option<f64> {
     (count > 0.0).then(|| value("sum").unwrap_or(0.0) / count)
 }
 
-/// A process's peak resident set size (VmHWM), in KiB.
-pub fn peak_rss_kib(child: &Child) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// Clock ticks per second, for /proc's CPU times.
-pub fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|output| String::from_utf8_lossy(&output.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// A process's user + system CPU time so far, in ticks.
-pub fn process_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start at field 3.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-}
-
 /// A process's and its direct children's user + system CPU time so far, in ticks: a JVM is one
 /// process, PostgreSQL a postmaster with a child per connection and background worker. Children
 /// in `apart` are left out: they are measured on their own (the drill's consumers).
 pub fn process_tree_ticks(pid: u32, apart: &[u32]) -> Option<u64> {
-    let own = process_ticks(pid)?;
+    let own = processes::cpu_ticks(pid)?;
     let children: u64 = std::fs::read_dir("/proc")
         .ok()?
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|child| !apart.contains(child))
-        .filter(|child| stack_fixtures::processes::parent_pid(*child) == Some(pid))
-        .filter_map(process_ticks)
+        .filter(|child| processes::parent_pid(*child) == Some(pid))
+        .filter_map(processes::cpu_ticks)
         .sum();
     Some(own + children)
-}
-
-/// The machine's (busy, total) CPU ticks so far, over all cores.
-pub fn machine_ticks() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let values: Vec<u64> = stat
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|value| value.parse().ok())
-        .collect();
-    let total: u64 = values.iter().sum();
-    let idle = values.get(3)? + values.get(4)?;
-    Some((total - idle, total))
 }
 
 /// `work`'s output, and each process's CPU while it ran, as a share of one core; a process's
@@ -168,7 +124,7 @@ pub async fn cpu_over<T>(
         .iter()
         .zip(before)
         .map(|((name, pid), before)| {
-            let used = ticks(*pid).saturating_sub(before) as f64 / clock_ticks();
+            let used = ticks(*pid).saturating_sub(before) as f64 / processes::ticks_per_second();
             (name.clone(), used / seconds)
         })
         .collect();

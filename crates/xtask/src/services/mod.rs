@@ -158,22 +158,10 @@ impl Node {
         }
     }
 
-    /// Starts the node and waits until it is ready. A process that dies during start-up is
-    /// started once more, saying why: on a loaded machine a Connect worker has been seen to exit
-    /// at its first start without a line of log, and start again cleanly.
+    /// Starts the node and waits until it is ready.
     async fn start_until_ready(self, stack: &Stack) -> anyhow::Result<()> {
         self.start(stack).await?;
-        match self.wait_ready(stack).await {
-            Err(error) if self.process(stack).running_pid().is_none() => {
-                tracing::warn!(
-                    "{} exited during start-up; starting it once more: {error:#}",
-                    self.name(stack)
-                );
-                self.start(stack).await?;
-                self.wait_ready(stack).await
-            }
-            result => result,
-        }
+        self.wait_ready(stack).await
     }
 
     async fn wait_ready(self, stack: &Stack) -> anyhow::Result<()> {

@@ -40,11 +40,14 @@ fn stack_processes() -> BTreeSet<u32> {
         .iter()
         .map(|service| {
             let pid_file = state_dir.join(service).join("pid");
-            std::fs::read_to_string(&pid_file)
-                .unwrap_or_else(|error| panic!("{} is not running: {error}", pid_file.display()))
-                .trim()
-                .parse()
-                .expect("a pid")
+            let recorded = std::fs::read_to_string(&pid_file)
+                .unwrap_or_else(|error| panic!("{} is not running: {error}", pid_file.display()));
+            // `<pid> <start time>`
+            recorded
+                .split_whitespace()
+                .next()
+                .and_then(|pid| pid.parse().ok())
+                .unwrap_or_else(|| panic!("no pid in {}: {recorded:?}", pid_file.display()))
         })
         .collect();
     let all: Vec<u32> = std::fs::read_dir("/proc")

@@ -33,7 +33,8 @@ use stack_fixtures::TestPipeline;
 use stack_fixtures::processes::machine_ticks;
 use stack_fixtures::prometheus::{difference, histogram_buckets, quantile};
 use support::{
-    consumer_command, cpu_over, events_replicated, free_port, service_pids, setting, stop,
+    consumer_command, cpu_cells, cpu_over, events_replicated, free_port, service_pids, setting,
+    stop,
 };
 
 const ROWS_PER_TRANSACTION: u32 = 50;
@@ -405,11 +406,6 @@ fn print_report(plan: &Plan, measured: &Measured) {
         println!("| changes/s | round | {} |", names.join(" | "));
         println!("|---|---|{}", "---|".repeat(names.len()));
         for round in rounds {
-            let shares: Vec<String> = round
-                .cpu
-                .iter()
-                .map(|(_, share)| format!("{:.0} %", share * 100.0))
-                .collect();
             println!(
                 "| {} | {} | {} |",
                 round.rate,
@@ -418,7 +414,7 @@ fn print_report(plan: &Plan, measured: &Measured) {
                 } else {
                     round.number.to_string()
                 },
-                shares.join(" | ")
+                cpu_cells(&round.cpu)
             );
         }
         println!();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use crate::observe::Sample;
-use crate::support::cpu_over;
+use crate::support::{cpu_cells, cpu_over};
 use stack_fixtures::processes::machine_ticks;
 
 /// Share of the second half's seconds whose lag must be within the bound: a second of GC or a
@@ -190,11 +190,6 @@ pub fn report(steps: &[Step], step: Duration) -> String {
         "---|".repeat(names.len()),
     );
     for measured in steps {
-        let cpu: Vec<String> = measured
-            .cpu
-            .iter()
-            .map(|(_, share)| format!("{:.0} %", share * 100.0))
-            .collect();
         text += &format!(
             "| {} | {:.0} | {} | {:.0} % | {} | {:.0} ms | {} | {:.0} % | {} |\n",
             measured.rate,
@@ -203,7 +198,7 @@ pub fn report(steps: &[Step], step: Duration) -> String {
             measured.bounded_share * 100.0,
             measured.worst_lag,
             measured.worst_p99_ms,
-            cpu.join(" | "),
+            cpu_cells(&measured.cpu),
             measured.machine_busy * 100.0,
             measured
                 .shortfall()

@@ -131,6 +131,14 @@ pub async fn cpu_over<T>(
     (output, shares)
 }
 
+/// Markdown table cells of each process's CPU share, as whole percent of one core: `38 % | 5 %`.
+pub fn cpu_cells(cpu: &[(String, f64)]) -> String {
+    cpu.iter()
+        .map(|(_, share)| format!("{:.0} %", share * 100.0))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
 /// `BENCH_SERVICE_PIDS`: `postgres=123,kafka=456,…`.
 pub fn service_pids() -> Vec<(String, u32)> {
     std::env::var("BENCH_SERVICE_PIDS")

@@ -80,6 +80,13 @@ pub struct Config {
     #[arg(long, env = "CONSUMER_COORDINATOR_TIMEOUT_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub coordinator_timeout_secs: u64,
+    /// How long the final commit and the Kafka client's close may take at shutdown, in
+    /// seconds. Both wait for the group's coordinator; with Kafka unreachable the consumer exits
+    /// after this long anyway, and the partitions are read again from the last commit. Below
+    /// `docker stop`'s 10 s, so the consumer exits on its own rather than by SIGKILL.
+    #[arg(long, env = "CONSUMER_CLOSE_TIMEOUT_SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub close_timeout_secs: u64,
     /// Cassandra contact points (host:port), comma-separated.
     #[arg(
         long,

@@ -63,6 +63,8 @@ pub struct ConsumeSettings {
     pub pause_after: Duration,
     /// How long the group may be without a coordinator before the Kafka client is replaced.
     pub coordinator_timeout: Duration,
+    /// How long the final commit and the client's close may take at shutdown.
+    pub close_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -473,9 +475,29 @@ async fn consume_with_one_client(
         }
     }
     lanes.close().await;
-    commit_stored(consumer.as_ref(), "at shutdown");
-    tracing::info!("consumer stopped; offsets committed");
+    drop(offsets);
+    commit_and_close(consumer, settings.close_timeout).await;
     Ok(ClientEnd::Shutdown)
+}
+
+/// Commits what has been written and closes the client, on a blocking thread, waiting at most
+/// `bound`. librdkafka waits for the group's coordinator to do either, and without one (Kafka
+/// down, or a group stuck as `GroupStuck` describes) the process would never exit: past the
+/// bound it exits anyway, and whoever reads the partitions next starts from the last commit
+/// (writes are idempotent). The runtime does not wait for the abandoned thread (see `main`).
+async fn commit_and_close(consumer: Arc<KafkaConsumer>, bound: Duration) {
+    let closing = tokio::task::spawn_blocking(move || {
+        commit_stored(consumer.as_ref(), "at shutdown");
+        drop(consumer);
+    });
+    match tokio::time::timeout(bound, closing).await {
+        Ok(_) => tracing::info!("consumer stopped; offsets committed"),
+        Err(_) => tracing::warn!(
+            "Kafka did not confirm the final commit and close within {} s: exiting without; \
+             the partitions are read again from the last commit",
+            bound.as_secs()
+        ),
+    }
 }
 
 /// Closes a replaced client on a blocking thread, counted in `closing_clients` meanwhile:

@@ -1,7 +1,8 @@
 //! `cdc-consumer`: replicates Debezium change events from Kafka into Cassandra.
 //!
 //! Configuration comes from flags or the environment variables named in `--help`. SIGTERM or
-//! Ctrl-C stops polling, lets the message in hand finish, commits, and exits 0.
+//! Ctrl-C stops polling, lets the message in hand finish, commits, and exits 0, within
+//! `--close-timeout-secs` of the writes' end even when Kafka does not answer.
 
 use anyhow::Context;
 use cdc_consumer::config::{Command, Config, SchemaFlags};
@@ -17,8 +18,17 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
+    let outcome = runtime.block_on(run());
+    // Dropping the runtime would wait for every blocking thread, among them a Kafka client
+    // still closing after `close_timeout` (or a replaced one): those must not keep the process
+    // alive.
+    runtime.shutdown_background();
+    outcome
+}
+
+async fn run() -> anyhow::Result<()> {
     let config = Config::parse();
     match &config.command {
         Some(Command::Decode { file }) => return decode(file.as_deref(), config.accept_schemaless),
@@ -89,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
         // any poll deadline.
         pause_after: std::time::Duration::from_millis(500),
         coordinator_timeout: std::time::Duration::from_secs(config.coordinator_timeout_secs),
+        close_timeout: std::time::Duration::from_secs(config.close_timeout_secs),
     };
     // On a worker thread rather than main's own: handing a message to a lane then stays on the
     // runtime's threads instead of waking one from the main thread for every message.

@@ -10,6 +10,10 @@
 //! stayed without a coordinator for good (which a restart of the only broker sometimes caused
 //! before the consumer's re-bootstrap setting).
 //!
+//! A second consumer, in a group of its own, is stopped (SIGTERM) while Kafka is down, with a
+//! replaced client still closing: neither its final commit nor either client's close can
+//! finish, and it must exit within its close timeout all the same, not when Kafka is back.
+//!
 //! A test binary of its own because it stops the stack's broker: cargo runs test binaries one
 //! after another, so no other test sees Kafka down. It drives the stack through
 //! `cargo xtask stack down kafka` / `stack up`, with the state directory `cargo xtask test`
@@ -21,8 +25,8 @@ use std::time::Duration;
 
 use scylla::value::CqlDate;
 use support::{
-    RunningConsumer, TestPipeline, await_health, await_tickers, cassandra, eventually, health,
-    insert_tickers, sample, xtask,
+    RunningConsumer, TestPipeline, await_health, await_tickers, cassandra, events_handled,
+    eventually, health, insert_tickers, sample, xtask,
 };
 
 /// 2025-11-08: day 20400 since the epoch.
@@ -32,6 +36,7 @@ const OUTAGE: Duration = Duration::from_secs(20);
 const SYMBOL: &str = "BNBUSDT";
 const COORDINATOR_TIMEOUT_SECS: &str = "10";
 const REPLACEMENTS: &str = "cdc_consumer_kafka_client_replacements_total";
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn the_pipeline_rides_out_a_kafka_outage() {
@@ -46,6 +51,20 @@ async fn the_pipeline_rides_out_a_kafka_outage() {
             COORDINATOR_TIMEOUT_SECS,
         )],
     );
+    let stopped_in_outage = RunningConsumer::start_in_group(
+        &pipeline,
+        &format!("{}-stopped-in-outage", pipeline.name()),
+        &[
+            (
+                "CONSUMER_COORDINATOR_TIMEOUT_SECS",
+                COORDINATOR_TIMEOUT_SECS,
+            ),
+            (
+                "CONSUMER_CLOSE_TIMEOUT_SECS",
+                &CLOSE_TIMEOUT.as_secs().to_string(),
+            ),
+        ],
+    );
     let postgres = pipeline.database().ingester().await;
     insert_tickers(&postgres, symbol, DAY, 1, 10).await;
     let session = cassandra().await;
@@ -59,6 +78,12 @@ async fn the_pipeline_rides_out_a_kafka_outage() {
         "rows before the outage",
     )
     .await;
+    eventually(
+        Duration::from_secs(60),
+        "the second consumer has written the rows before the outage",
+        || async { (events_handled(&stopped_in_outage).await >= 10.0).then_some(()) },
+    )
+    .await;
 
     let _restore = support::RestoreStackOnDrop;
     xtask(&["stack", "down", "kafka"]);
@@ -68,12 +93,22 @@ async fn the_pipeline_rides_out_a_kafka_outage() {
     tokio::time::sleep(OUTAGE).await;
     // Statistics come every 5 s, so the client is replaced 10–15 s after the group lost its
     // coordinator.
-    eventually(
-        Duration::from_secs(30),
-        "the Kafka client replaced while the group has no coordinator",
-        || async { (sample(&consumer.metrics().await, REPLACEMENTS)? >= 1.0).then_some(()) },
-    )
-    .await;
+    for running in [&consumer, &stopped_in_outage] {
+        eventually(
+            Duration::from_secs(30),
+            "the Kafka client replaced while the group has no coordinator",
+            || async { (sample(&running.metrics().await, REPLACEMENTS)? >= 1.0).then_some(()) },
+        )
+        .await;
+    }
+    let asked = std::time::Instant::now();
+    let stopped = stopped_in_outage.terminate_within(CLOSE_TIMEOUT * 3);
+    assert!(
+        stopped.is_some_and(|status| status.success()),
+        "a consumer stopped while Kafka is down exits 0 within its close timeout ({CLOSE_TIMEOUT:?}) \
+         and the lanes' end; it was {stopped:?} after {:?}",
+        asked.elapsed()
+    );
     // Long enough for the new client to reach the timeout too.
     tokio::time::sleep(Duration::from_secs(20)).await;
     assert_eq!(

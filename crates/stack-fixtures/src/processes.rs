@@ -1,6 +1,10 @@
 //! What /proc says about the stack's processes, for xtask (is the service it started still the
 //! one running?) and for the tests and benchmarks that look at them from outside (which children
-//! a service has, how much CPU and memory they used). Read through `procfs`; Linux only.
+//! a service has, how much CPU and memory they used). Read through `procfs`; Linux only. And
+//! how the tests and benchmarks stop a process they started: SIGTERM, with a bound.
+
+use std::process::{Child, ExitStatus};
+use std::time::{Duration, Instant};
 
 use procfs::process::{ProcState, Process};
 use procfs::{CurrentSI, KernelStats};
@@ -56,6 +60,26 @@ pub fn machine_ticks() -> Option<(u64, u64)> {
     Some((busy, busy + cpu.idle + cpu.iowait.unwrap_or(0)))
 }
 
+/// Sends SIGTERM to `child` and waits up to `bound` for it to exit; `None` when it is still
+/// running then, which the caller reports (a service that ignores SIGTERM is a bug: `docker
+/// stop` would SIGKILL it) before killing it.
+pub fn terminate_within(child: &mut Child, bound: Duration) -> Option<ExitStatus> {
+    if let Ok(Some(status)) = child.try_wait() {
+        return Some(status);
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).ok()?);
+    // It may exit on its own meanwhile: then the wait below finds it.
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + bound;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => return None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +121,42 @@ mod tests {
         assert!(peak_rss_kib(std::process::id()).is_some_and(|kib| kib > 0));
         let (busy, total) = machine_ticks().expect("/proc/stat");
         assert!(0 < busy && busy < total, "busy {busy} of {total} ticks");
+    }
+
+    #[test]
+    fn a_process_that_stops_on_sigterm_is_waited_for() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("running sleep");
+        let status = terminate_within(&mut child, Duration::from_secs(10));
+        assert_eq!(
+            status.and_then(|status| std::os::unix::process::ExitStatusExt::signal(&status)),
+            Some(15),
+            "sleep ends on SIGTERM"
+        );
+    }
+
+    #[test]
+    fn a_process_that_ignores_sigterm_is_given_up_on_after_the_bound() {
+        // A sleep that ignores SIGTERM (ignored signals stay ignored across exec), as a process
+        // stuck in its shutdown would.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "trap '' TERM; exec sleep 30"])
+            .spawn()
+            .expect("running sh");
+        std::thread::sleep(Duration::from_millis(200));
+        let asked = Instant::now();
+        assert_eq!(
+            terminate_within(&mut child, Duration::from_millis(500)),
+            None
+        );
+        assert!(asked.elapsed() < Duration::from_secs(5));
+        assert!(
+            child.try_wait().expect("the child").is_none(),
+            "still running"
+        );
+        child.kill().expect("killing sleep");
+        child.wait().expect("reaping sleep");
     }
 }

@@ -135,13 +135,15 @@ impl Consumers {
         }
     }
 
-    /// SIGTERM to each: it commits what it wrote and exits.
-    pub fn stop(mut self) {
-        for slot in &mut self.slots {
-            if let Some(child) = slot.child.take() {
-                crate::support::stop(child);
-            }
-        }
+    /// SIGTERM to each: it commits what it wrote and exits. Returns how many were still running
+    /// after `bound` (they are killed when dropped).
+    pub fn stop(mut self, bound: std::time::Duration) -> usize {
+        self.slots
+            .iter_mut()
+            .filter_map(|slot| slot.child.as_mut())
+            .map(|child| stack_fixtures::processes::terminate_within(child, bound))
+            .filter(Option::is_none)
+            .count()
     }
 }
 

@@ -50,11 +50,10 @@ impl Ingester {
         self.0.id()
     }
 
-    /// SIGTERM: the ingester writes what it holds and exits.
-    pub fn stop(mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let _ = self.0.wait();
+    /// SIGTERM: the ingester writes what it holds and exits. False when it was still running
+    /// after `bound` (it is killed when dropped).
+    pub fn stop(mut self, bound: Duration) -> bool {
+        stack_fixtures::processes::terminate_within(&mut self.0, bound).is_some()
     }
 }
 

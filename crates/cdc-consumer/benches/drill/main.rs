@@ -40,6 +40,9 @@ const PARTITIONS: i32 = 3;
 const CONSUMERS: usize = 2;
 /// The second's p99 above which the pipeline does not count as healthy.
 const HEALTHY_P99_MS: f64 = 1_000.0;
+/// How long the ingester and each consumer may take to exit after SIGTERM: both bound their
+/// own shutdown well within it, so a process still running then is a bug the drill reports.
+const STOP_BOUND: Duration = Duration::from_secs(30);
 
 /// How hard and how long the drill pushes.
 struct Plan {
@@ -238,11 +241,17 @@ async fn main() {
 
     drop(target);
 
-    // The load stops; every change must reach Cassandra.
+    // The load stops; every change must reach Cassandra. Each step says so first: a drill that
+    // hangs names the step.
     let load_stopped = seconds();
-    ingester.stop();
+    eprintln!("{load_stopped:>5.0} s: stopping the load (ingester, direct writes, simulator)");
+    let ingester_stopped = ingester.stop(STOP_BOUND);
     let direct = writer.stop().await;
     let _ = simulator.stop().await;
+    eprintln!(
+        "{:>5.0} s: waiting for every change to reach Cassandra",
+        seconds()
+    );
     let drained = drained(&samples, plan.recovery_bound).await;
     if let Some(last) = runs.last_mut() {
         last.window_end = seconds();
@@ -251,6 +260,7 @@ async fn main() {
     let _ = observer.await;
     let samples = samples.lock().await.clone();
     let last = samples.last().cloned().unwrap_or_default();
+    eprintln!("{:>5.0} s: verify on both tables", seconds());
     let verified: Vec<(String, Verified)> = ["ticker_24h", "klines"]
         .into_iter()
         .map(|table| (table.to_owned(), verify(&pipeline, table)))
@@ -260,7 +270,9 @@ async fn main() {
         .into_inner();
     consumers.restart_exited();
     let unexpected_exits = consumers.unexpected_exits;
-    consumers.stop();
+    eprintln!("{:>5.0} s: stopping the consumers", seconds());
+    let consumers_not_stopped = consumers.stop(STOP_BOUND);
+    let not_stopped = usize::from(!ingester_stopped) + consumers_not_stopped;
 
     let plot_path = std::path::PathBuf::from(support::env("DRILL_PLOT"));
     let plot_name = plot_path
@@ -343,6 +355,7 @@ async fn main() {
          Kafka holds {end} messages; the consumers wrote {events} changes to Cassandra: \
          **{repeated} repeated writes** (at-least-once: replays are idempotent upserts)\n\
          - consumers that exited on their own: {unexpected_exits}\n\
+         - {stopping}\n\
          {verify_lines}{availability}\n\
          ![End-to-end p99 and lag over the drill, faults shaded]({plot_name})\n",
         profile = plan.profile,
@@ -366,6 +379,13 @@ async fn main() {
                 plan.recovery_bound.as_secs()
             ),
         },
+        stopping = verdict(
+            &format!(
+                "processes still running {} s after SIGTERM (the ingester and the consumers)",
+                STOP_BOUND.as_secs()
+            ),
+            not_stopped as u64
+        ),
         written = last.written,
         end = last.end().unwrap_or(0),
         events = last.events_total,
@@ -377,11 +397,17 @@ async fn main() {
     println!("{report}");
     // The ceiling's last step is meant to overwhelm the pipeline: its verdict is the drain and
     // `verify`, not health.
-    if !never_healthy.is_empty() || !differing.is_empty() || drained.is_none() || unavailable {
+    if !never_healthy.is_empty()
+        || !differing.is_empty()
+        || drained.is_none()
+        || unavailable
+        || not_stopped > 0
+    {
         eprintln!("{report}");
         panic!(
             "the drill failed: never healthy again after {never_healthy:?}; verify found \
-             differences in {differing:?}; a lost node showed: {unavailable}; logs in {}",
+             differences in {differing:?}; a lost node showed: {unavailable}; processes that \
+             ignored SIGTERM: {not_stopped}; logs in {}",
             log_dir.display()
         );
     }

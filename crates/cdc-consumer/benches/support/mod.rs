@@ -52,10 +52,15 @@ pub fn consumer_command(address: &str) -> Command {
     command
 }
 
-/// SIGTERM, then waits: the consumer commits and exits.
+/// SIGTERM, then waits: the consumer commits and exits. One still running 30 s later fails the
+/// benchmark (it bounds its own shutdown well within that).
 pub fn stop(mut child: Child) {
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
+    let bound = std::time::Duration::from_secs(30);
+    if stack_fixtures::processes::terminate_within(&mut child, bound).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("cdc-consumer still running {bound:?} after SIGTERM");
+    }
 }
 
 pub async fn metrics_text(http: &reqwest::Client, address: &str) -> Option<String> {

@@ -63,9 +63,17 @@ impl RunningConsumer {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Sends SIGTERM and returns how the consumer then exited.
+    /// Sends SIGTERM and returns how the consumer then exited; fails the test when it is still
+    /// running 30 s later.
     pub fn terminate(self) -> std::process::ExitStatus {
-        self.signal(nix::sys::signal::Signal::SIGTERM)
+        self.terminate_within(Duration::from_secs(30))
+            .expect("cdc-consumer still running 30 s after SIGTERM")
+    }
+
+    /// Sends SIGTERM and returns how the consumer exited, or `None` when it was still running
+    /// after `bound` (it is killed then).
+    pub fn terminate_within(mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        stack_fixtures::processes::terminate_within(&mut self.child, bound)
     }
 
     /// SIGKILL: no chance to commit or clean up, as in a crash or an OOM kill.

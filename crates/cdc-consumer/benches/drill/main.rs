@@ -355,7 +355,7 @@ async fn main() {
          Kafka holds {end} messages; the consumers wrote {events} changes to Cassandra: \
          **{repeated} repeated writes** (at-least-once: replays are idempotent upserts)\n\
          - consumers that exited on their own: {unexpected_exits}\n\
-         - {stopping}\n\
+         {stopping}\n\
          {verify_lines}{availability}\n\
          ![End-to-end p99 and lag over the drill, faults shaded]({plot_name})\n",
         profile = plan.profile,

@@ -11,8 +11,8 @@
 //! - the blog's design: `bench/blog_consumer.py` (`BLOG_PYTHON`), one sync insert per message.
 //!
 //! Both writers are timed over the same window: from their first acknowledged write to 90 % of
-//! the rows (or 20 s), leaving out the ramp and the drain alike. After a warm-up and a sweep over
-//! `--max-in-flight`, raw and consumer runs alternate, `BENCH_RUNS` (3) times `ROUNDS` rounds,
+//! the rows (or 20 s), leaving out the ramp and the drain alike. After a warm-up, a sweep over
+//! `--max-in-flight` and a run with a second worker thread, raw and consumer runs alternate, `BENCH_RUNS` (3) times `ROUNDS` rounds,
 //! and each consumer run is compared with the mean of the raw runs just before and after it: Cassandra's speed drifts during a run (JIT,
 //! flushes, compaction), so only neighbours compare fairly. Results are medians with their
 //! spread, each judged against its target in BENCHMARKS.md.
@@ -245,10 +245,21 @@ struct Measured {
     write_ms: Option<f64>,
 }
 
-/// Runs the consumer binary over the filled topic and measures its steady throughput.
-async fn consumer(topic: &str, lanes: u16, run: &str, total: usize) -> Measured {
+/// Runs the consumer binary over the filled topic and measures its steady throughput; `workers`
+/// overrides its `--worker-threads`.
+async fn consumer(
+    topic: &str,
+    lanes: u16,
+    workers: Option<u16>,
+    run: &str,
+    total: usize,
+) -> Measured {
     let address = format!("127.0.0.1:{}", free_port());
-    let child = consumer_command(&address)
+    let mut command = consumer_command(&address);
+    if let Some(workers) = workers {
+        command.env("CONSUMER_WORKER_THREADS", workers.to_string());
+    }
+    let child = command
         .env("CONSUMER_GROUP_ID", format!("{topic}-{lanes}-{run}"))
         .env("CONSUMER_TOPICS", topic)
         .env("CONSUMER_DEAD_LETTER_TOPIC", format!("{topic}-dead-letter"))
@@ -420,12 +431,21 @@ async fn main() {
         ));
     }
 
-    // How the consumer scales with its bound.
-    for lanes in lane_sweep() {
-        let measured = consumer(&topic, lanes, "sweep", total).await;
+    // How the consumer scales with its bound, and what a second worker thread changes.
+    let sweep = lane_sweep();
+    for lanes in &sweep {
+        let measured = consumer(&topic, *lanes, None, "sweep", total).await;
         eprintln!("consumer, {lanes} lanes: {:.0}/s", measured.per_second);
         table.push(consumer_row(
             &format!("cdc-consumer, --max-in-flight {lanes}"),
+            &measured,
+        ));
+    }
+    if !sweep.is_empty() {
+        let measured = consumer(&topic, DEFAULT_LANES, Some(2), "workers", total).await;
+        eprintln!("consumer, 2 worker threads: {:.0}/s", measured.per_second);
+        table.push(consumer_row(
+            &format!("cdc-consumer, --max-in-flight {DEFAULT_LANES} --worker-threads 2"),
             &measured,
         ));
     }
@@ -447,7 +467,14 @@ async fn main() {
         ));
         for round in 1..=ROUNDS {
             let label = format!("run {run}, round {round}");
-            let measured = consumer(&topic, DEFAULT_LANES, &format!("{run}-{round}"), total).await;
+            let measured = consumer(
+                &topic,
+                DEFAULT_LANES,
+                None,
+                &format!("{run}-{round}"),
+                total,
+            )
+            .await;
             table.push(consumer_row(
                 &format!("cdc-consumer, --max-in-flight {DEFAULT_LANES} ({label})"),
                 &measured,

@@ -87,6 +87,12 @@ pub struct Config {
     #[arg(long, env = "CONSUMER_CLOSE_TIMEOUT_SECS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub close_timeout_secs: u64,
+    /// The async runtime's worker threads. One keeps up with some 15,000 changes/s (each costs
+    /// the consumer about 30 µs of CPU) and holds less memory than two, which keep a heap each
+    /// (`cargo xtask bench consumer` runs both). Raise it when the consumer's CPU nears one core.
+    #[arg(long, env = "CONSUMER_WORKER_THREADS", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub worker_threads: u16,
     /// Cassandra contact points (host:port), comma-separated.
     #[arg(
         long,

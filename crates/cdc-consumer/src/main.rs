@@ -19,8 +19,15 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
-    let outcome = runtime.block_on(run());
+    let config = Config::parse();
+    // Multi-threaded even with one worker: a revocation's callback blocks its thread
+    // (`block_in_place`) while the lanes finish on another.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.worker_threads.into())
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    let outcome = runtime.block_on(run(config));
     // Dropping the runtime would wait for every blocking thread, among them a Kafka client
     // still closing after `close_timeout` (or a replaced one): those must not keep the process
     // alive.
@@ -28,8 +35,7 @@ fn main() -> anyhow::Result<()> {
     outcome
 }
 
-async fn run() -> anyhow::Result<()> {
-    let config = Config::parse();
+async fn run(config: Config) -> anyhow::Result<()> {
     match &config.command {
         Some(Command::Decode { file }) => return decode(file.as_deref(), config.accept_schemaless),
         Some(Command::Schema { flags }) => return schema(&config, flags).await,

@@ -12,9 +12,10 @@
 //!
 //! Both writers are timed over the same window: from their first acknowledged write to 90 % of
 //! the rows (or 20 s), leaving out the ramp and the drain alike. After a warm-up, a sweep over
-//! `--max-in-flight` and a run with a second worker thread, raw and consumer runs alternate, `BENCH_RUNS` (3) times `ROUNDS` rounds,
-//! and each consumer run is compared with the mean of the raw runs just before and after it: Cassandra's speed drifts during a run (JIT,
-//! flushes, compaction), so only neighbours compare fairly. Results are medians with their
+//! `--max-in-flight` and a run with a second worker thread, raw and consumer runs alternate,
+//! `BENCH_RUNS` (3) times `ROUNDS` rounds, and each consumer run is compared with the mean of the
+//! raw runs just before and after it: Cassandra's speed drifts during a run (JIT, flushes,
+//! compaction), so only neighbours compare fairly. Results are medians with their
 //! spread, each judged against its target in BENCHMARKS.md.
 //!
 //! Plain `main` (harness = false): each phase writes up to `BENCH_EVENTS` rows into the keyspace

@@ -105,9 +105,8 @@ impl Consumers {
             .await
             .unwrap_or(0);
         if let Some(mut child) = slot.child.take() {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL)
-                .expect("cannot kill cdc-consumer");
+            // SIGKILL on Unix.
+            child.kill().expect("cannot kill cdc-consumer");
             let _ = child.wait();
             slot.counted_by_killed += counted;
         }

@@ -77,13 +77,9 @@ impl RunningConsumer {
     }
 
     /// SIGKILL: no chance to commit or clean up, as in a crash or an OOM kill.
-    pub fn kill_hard(self) -> std::process::ExitStatus {
-        self.signal(nix::sys::signal::Signal::SIGKILL)
-    }
-
-    fn signal(mut self, signal: nix::sys::signal::Signal) -> std::process::ExitStatus {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, signal).expect("cannot signal cdc-consumer");
+    pub fn kill_hard(mut self) -> std::process::ExitStatus {
+        // `Child::kill` is SIGKILL on Unix.
+        self.child.kill().expect("cannot kill cdc-consumer");
         self.child.wait().expect("cdc-consumer did not exit")
     }
 
